@@ -1,0 +1,36 @@
+"""Can this machine provide a dataset / a model's weights? Asked once per process, then remembered,
+so an offline session does not retry a failing download for every seed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import Unavailable
+
+_reasons: dict[tuple[str, str], str | None] = {}
+
+
+def _check(kind: str, name: str, probe) -> None:
+    key = (kind, name)
+    if key not in _reasons:
+        try:
+            probe()
+            _reasons[key] = None
+        except Unavailable as exc:
+            _reasons[key] = str(exc)
+    if _reasons[key] is not None:
+        raise Unavailable(_reasons[key])
+
+
+def require_dataset(name: str, data_dir: Path) -> None:
+    from harness.datasets import load_arrays
+
+    _check("dataset", name, lambda: (load_arrays(name, data_dir, True), load_arrays(name, data_dir, False)))
+
+
+def require_weights(model: str, weights: str) -> None:
+    if weights != "pretrained":
+        return
+    from harness.models import MODELS
+
+    spec = MODELS.get(model)
+    _check("weights", model, lambda: spec.build(2, True, 0, 32))

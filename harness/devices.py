@@ -1,0 +1,55 @@
+"""Which device each process trains on, and how many CPU threads it may use."""
+from __future__ import annotations
+
+import glob
+import os
+import re
+
+from harness.errors import UsageError
+
+
+def visible_gpu_count() -> int:
+    """CUDA devices this process may use (after CUDA_VISIBLE_DEVICES). Imports torch only where
+    an NVIDIA driver is present, so CPU machines answer instantly."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return 0
+    if not os.path.exists("/proc/driver/nvidia") and not glob.glob("/dev/nvidia[0-9]*"):
+        return 0
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def parse_gpus(value: str | None, visible: int) -> list[str]:
+    """--gpus value -> device strings, one per slot that workers are dealt onto.
+
+    None: every visible GPU, else the CPU. "cpu": the CPU. "0,1": cuda:0 and cuda:1, indices
+    counted among the GPUs CUDA_VISIBLE_DEVICES leaves visible. A repeated index is allowed
+    ("0,0,1" gives GPU 0 two shares of the workers).
+    """
+    if value is None:
+        return [f"cuda:{i}" for i in range(visible)] or ["cpu"]
+    text = value.strip().lower()
+    if text == "cpu":
+        return ["cpu"]
+    if not re.fullmatch(r"\d+(,\d+)*", text):
+        raise UsageError(f"--gpus {value!r}: expected 'cpu' or a comma list of CUDA indices such as 0,1")
+    indices = [int(t) for t in text.split(",")]
+    missing = sorted({i for i in indices if i >= visible})
+    if missing:
+        seen = f"only {visible} visible GPU(s) (indices 0..{visible - 1})" if visible else "no visible GPU"
+        raise UsageError(f"--gpus {value}: no CUDA device {', '.join(map(str, missing))}; this machine has {seen}; use --gpus cpu")
+    return [f"cuda:{i}" for i in indices]
+
+
+def worker_index(worker_id: str | None) -> int:
+    """xdist's "gw3" -> 3; no xdist -> 0."""
+    if not worker_id or worker_id == "master":
+        return 0
+    match = re.fullmatch(r"gw(\d+)", worker_id)
+    return int(match.group(1)) if match else 0
+
+
+def device_for_worker(devices: list[str], worker_id: str | None) -> str:
+    """Worker gwN trains on devices[N mod len]: `-n 4 --gpus 0,1` puts two workers on each GPU."""
+    return devices[worker_index(worker_id) % len(devices)]

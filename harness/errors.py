@@ -1,0 +1,13 @@
+"""The three ways a request can fail, each with its own outcome in a session."""
+
+
+class UsageError(Exception):
+    """Bad input from the user (unknown name, malformed option): one line, exit status 4."""
+
+
+class Unavailable(Exception):
+    """Data or weights cannot be had on this machine: the cell is skipped with this reason."""
+
+
+class RunFailed(Exception):
+    """A training run that produced no valid result (no steps, non-finite loss, stale BN)."""

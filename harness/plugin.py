@@ -1,0 +1,232 @@
+"""The pytest plugin: options, claim parametrization, the `finetune` and `evidence` fixtures.
+
+Runs on the controller and on every xdist worker. Bad options raise pytest.UsageError in
+pytest_configure: one line, exit status 4, before anything is collected or trained.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.claims import ClaimSpec, claim_from_marker, select_cells
+from harness.config import DEFAULT_PROFILE, PROFILES, Profile, get_profile
+from harness.devices import device_for_worker, parse_gpus, visible_gpu_count
+from harness.errors import Unavailable, UsageError
+from harness.evidence import CELL_TAG, Evidence, Run
+
+log = logging.getLogger("normclaims")
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: Profile
+    seeds: int
+    devices: list[str]
+    device: str  # this process's device
+    cpu_threads: int
+    data_dir: Path
+    store_path: Path
+    fresh_after: float | None  # --rerun: ignore runs finished before this session
+    models: list[str] | None
+    datasets: list[str] | None
+    worker: str
+
+
+SETTINGS = pytest.StashKey[Settings]()
+STORE = pytest.StashKey[object]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("normclaims", "normclaims: empirical claims about image normalization")
+    group.addoption("--gpus", metavar="LIST", default=None,
+                    help="comma list of CUDA indices (among those CUDA_VISIBLE_DEVICES leaves visible) or 'cpu'; "
+                         "xdist worker gwN uses gpus[N mod len]. Default: every visible GPU, else the CPU")
+    group.addoption("--seeds", metavar="N", default=None,
+                    help="run seeds 0..N-1 of every cell. Default: the profile's")
+    group.addoption("--profile", metavar="NAME", default=DEFAULT_PROFILE,
+                    help=f"budget: {', '.join(PROFILES)} (see README). Default: %(default)r")
+    group.addoption("--data-dir", metavar="DIR", default=None,
+                    help="where datasets are found, downloaded and cached. Default: $NORMCLAIMS_DATA_DIR or ~/.cache/normclaims/data")
+    group.addoption("--store", metavar="FILE", default=".normclaims/runs.sqlite",
+                    help="SQLite run store (relative to the rootdir). Default: %(default)r")
+    group.addoption("--rerun", action="store_true", default=False,
+                    help="retrain runs already in the store (their rows are replaced). Default: %(default)r")
+    group.addoption("--models", metavar="LIST", default=None,
+                    help="comma list of models replacing each claim's model axis. Default: the claim's")
+    group.addoption("--datasets", metavar="LIST", default=None,
+                    help="comma list of datasets (or folder:PATH) replacing each claim's dataset axis. Default: the claim's")
+    group.addoption("--cpu-threads", metavar="N", default="1",
+                    help="intra-op threads of each CPU run (CPU results depend on it, so it is part of a run's "
+                         "identity); use xdist (-n) for parallel runs. Default: %(default)r")
+    group.addoption("--report-dir", metavar="DIR", default="reports",
+                    help="where summary.md and summary.json are written (relative to the rootdir). Default: %(default)r")
+
+
+def positive_int(option: str, text: str) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"{option} {text!r}: expected a positive integer") from None
+    if value < 1:
+        raise UsageError(f"{option} {value}: must be at least 1")
+    return value
+
+
+def name_list(text: str | None, check) -> list[str] | None:
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise UsageError(f"empty list {text!r}")
+    for name in names:
+        check(name)
+    return names
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    from harness.datasets import default_data_dir, get_dataset
+    from harness.models import MODELS
+
+    opt = config.getoption
+    profile = get_profile(opt("--profile"))
+    seeds = positive_int("--seeds", opt("--seeds")) if opt("--seeds") is not None else profile.seeds
+    cpu_threads = positive_int("--cpu-threads", opt("--cpu-threads"))
+    gpus = opt("--gpus")
+    visible = 0 if gpus is not None and gpus.strip().lower() == "cpu" else visible_gpu_count()
+    devices = parse_gpus(gpus, visible)
+    workerinput = getattr(config, "workerinput", None)
+    worker = workerinput["workerid"] if workerinput else "main"
+    rootdir = Path(config.rootpath)
+    data_dir = Path(opt("--data-dir")).expanduser() if opt("--data-dir") else default_data_dir()
+    fresh_after = None
+    if opt("--rerun"):
+        fresh_after = workerinput["normclaims_session_start"] if workerinput else time.time()
+    return Settings(
+        profile=profile, seeds=seeds, devices=devices, device=device_for_worker(devices, worker),
+        cpu_threads=cpu_threads, data_dir=data_dir.resolve(), store_path=(rootdir / opt("--store")).resolve(),
+        fresh_after=fresh_after,
+        models=name_list(opt("--models"), MODELS.get),
+        datasets=name_list(opt("--datasets"), get_dataset),
+        worker=worker,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "claim(name, **prereg): a normclaims claim and its pre-registered test")
+    try:
+        settings = read_settings(config)
+        from harness.store import RunStore
+
+        store = RunStore(settings.store_path, settings.fresh_after, settings.worker)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SETTINGS] = settings
+    config.stash[STORE] = store
+    config.stash[SESSION_START] = getattr(config, "workerinput", {}).get("normclaims_session_start", time.time())
+
+
+SESSION_START = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller -> each worker: one session start, so --rerun keeps what this session trained."""
+    node.workerinput["normclaims_session_start"] = node.config.stash[SESSION_START]
+
+
+def claim_of(node) -> ClaimSpec | None:
+    mark = node.get_closest_marker("claim")
+    if mark is None:
+        return None
+    module = getattr(node, "module", None)
+    return claim_from_marker(mark, module.__name__.rsplit(".", 1)[-1] if module else node.name)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    spec = claim_of(metafunc.definition)
+    if spec is None:
+        return
+    settings = metafunc.config.stash[SETTINGS]
+    if {"model", "dataset"} <= set(metafunc.fixturenames):
+        cells = select_cells(spec, settings.models, settings.datasets)
+        metafunc.parametrize("model,dataset", cells, ids=[f"{m}-{short(d)}" for m, d in cells])
+    if "seed" in metafunc.fixturenames:
+        metafunc.parametrize("seed", range(settings.seeds), ids=[f"seed{s}" for s in range(settings.seeds)])
+
+
+def short(dataset: str) -> str:
+    return f"folder_{Path(dataset.split(':', 1)[1]).name}" if dataset.startswith("folder:") else dataset
+
+
+def cell_of(item: pytest.Item) -> tuple[dict, int | None]:
+    params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
+    seed = params.pop("seed", None)
+    return {k: v for k, v in params.items() if isinstance(v, (str, int, float, bool))}, seed
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tag every claim item with its claim and cell, so skips and failures reach the report too."""
+    for item in items:
+        spec = claim_of(item)
+        if spec is None:
+            continue
+        cell, seed = cell_of(item)
+        tag = {"claim": spec.name, "title": spec.title, "source": spec.source, "kind": spec.kind,
+               "test": spec.test, "alpha": spec.alpha, "min_seeds": spec.min_seeds, "cell": cell, "seed": seed}
+        item.user_properties.append((CELL_TAG, json.dumps(tag)))
+
+
+@pytest.fixture
+def finetune(request: pytest.FixtureRequest):
+    """finetune(model=..., dataset=..., norm=..., seed=..., **RunConfig overrides) -> Run.
+
+    Returns the stored run when there is one; otherwise trains it (once across workers) and
+    stores it. Skips the test when data or weights are unavailable, saying how to get them.
+    """
+    from harness.protocol import make_config, numerics_for
+    from harness.store import Record
+
+    settings: Settings = request.config.stash[SETTINGS]
+    store = request.config.stash[STORE]
+    device_type = "cuda" if settings.device.startswith("cuda") else "cpu"
+    numerics = numerics_for(device_type, settings.cpu_threads)
+
+    def run(*, model: str, dataset: str, norm: str, seed: int, **overrides) -> Run:
+        try:
+            cfg = make_config(model=model, dataset=dataset, norm=norm, seed=seed, profile=settings.profile,
+                              numerics=numerics, **overrides)
+        except UsageError as exc:
+            pytest.fail(f"bad run request in the claim: {exc}", pytrace=False)
+
+        def train(c):
+            from harness.availability import require_dataset, require_weights
+            from harness.train import finetune as train_run
+
+            require_dataset(c.dataset, settings.data_dir)
+            require_weights(c.model, c.weights)
+            log.info("training %s on %s", c.label(), settings.device)
+            return train_run(c, settings.device, settings.data_dir, progress=log.info)
+
+        try:
+            record: Record = store.get_or_run(cfg, train, on_wait=log.info)
+        except Unavailable as exc:
+            pytest.skip(str(exc))
+        acc = record.result.accuracy if record.result else None
+        return Run(record.key, record.config, record.status == "ok", acc, record.reason, record.cached, record.result)
+
+    return run
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Evidence:
+    spec = claim_of(request.node)
+    if spec is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: the evidence fixture needs a claim marker on the test or module")
+    cell, seed = cell_of(request.node)
+    return Evidence(request.node, spec, cell, seed)

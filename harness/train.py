@@ -1,0 +1,192 @@
+"""The fine-tuning loop: one flat function from a RunConfig to a RunResult.
+
+The dataset lives on the run's device as uint8; cropping, flipping and normalization are batched
+tensor ops there; the loss is summed on the device and read once per epoch.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from harness import HARNESS_VERSION
+from harness.augment import random_crop_flip
+from harness.config import RunConfig, RunResult
+from harness.datasets import dataset_stats, get_dataset, load_arrays, subset_indices
+from harness.errors import RunFailed, UsageError
+from harness.models import MODELS
+from harness.norms import NormContext, describe, make_normalizer, resolve
+from harness.protocol import STALE_BN_LIMIT, stale_bn_fraction
+
+EVAL_BATCH = 500  # evaluation and BN re-estimation batch: no gradients, so larger than training's
+
+
+def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[str], None] | None = None) -> RunResult:
+    started = time.perf_counter()
+    dev = torch.device(device)
+    if dev.type != cfg.device_type:
+        raise UsageError(f"run {cfg.label()} is configured for {cfg.device_type}, asked to run on {device}")
+    if dev.type == "cpu":
+        torch.set_num_threads(cfg.cpu_threads)  # CPU results depend on the thread count: fixed per run
+    torch.manual_seed(cfg.seed)  # dropout and any body initialisation; the head has its own generator
+    order_gen = torch.Generator().manual_seed(cfg.seed)  # data order and augmentation draws
+
+    # --- data: fixed subsets, uint8 on the device
+    model_spec, data_spec = MODELS.get(cfg.model), get_dataset(cfg.dataset)
+    x_train, y_train = load_arrays(cfg.dataset, data_dir, train=True)
+    x_test, y_test = load_arrays(cfg.dataset, data_dir, train=False)
+    tr, te = subset_indices(y_train, cfg.train_subset), subset_indices(y_test, cfg.test_subset)
+    xtr = torch.from_numpy(np.ascontiguousarray(x_train[tr])).to(dev)
+    ytr = torch.from_numpy(y_train[tr]).to(dev)
+    xte = torch.from_numpy(np.ascontiguousarray(x_test[te])).to(dev)
+    yte = torch.from_numpy(y_test[te]).to(dev)
+    num_classes = data_spec.num_classes or int(y_train.max()) + 1
+    native, side = xtr.shape[-1], cfg.resolution or xtr.shape[-1]
+    in_ch = model_spec.in_channels
+    if in_ch == 1 and xtr.shape[1] != 1:
+        raise UsageError(f"model {cfg.model} takes grayscale images; {cfg.dataset} is RGB")
+
+    # --- normalization: resolved to numbers, recorded with the result
+    pretrain = model_spec.pretrain_norm if cfg.weights == "pretrained" else None
+    norm = resolve(cfg.norm, NormContext(lambda: dataset_stats(cfg.dataset, data_dir), pretrain, cfg.model))
+    normalize = make_normalizer(norm, in_ch, dev)
+    channels_last = cfg.channels_last
+
+    def prepare(xb):
+        """uint8 (N, C, H, W) -> the model's float input."""
+        x = xb.float().div_(255)
+        if in_ch == 3 and x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)  # grayscale replicated for RGB models
+        if side != native:
+            x = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+        x = normalize(x)
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+    # --- model, optimizer, schedule
+    model = model_spec.build(num_classes, cfg.weights == "pretrained", cfg.seed, side).to(dev)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    bn_layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    steps_per_epoch = len(xtr) // cfg.batch_size
+    total_steps = steps_per_epoch * cfg.epochs
+    if total_steps == 0:
+        raise RunFailed(f"zero optimizer steps: {len(xtr)} training images, batch {cfg.batch_size}, {cfg.epochs} epochs")
+    if bn_layers and not cfg.bn_recalibration:
+        momentum = min(m.momentum for m in bn_layers if m.momentum is not None)
+        stale = stale_bn_fraction(momentum, total_steps)
+        if stale > STALE_BN_LIMIT:
+            raise RunFailed(
+                f"BatchNorm running statistics cannot have converged: {total_steps} steps at momentum {momentum} "
+                f"leave {stale:.0%} of the pretrained statistics; enable bn_recalibration"
+            )
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "adadelta":
+        opt = torch.optim.Adadelta(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        raise UsageError(f"unknown optimizer {cfg.optimizer!r} (available: adam, adadelta)")
+    if cfg.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
+    elif cfg.schedule == "constant":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    else:
+        raise UsageError(f"unknown schedule {cfg.schedule!r} (available: cosine, constant)")
+    autocast = lambda: torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")  # noqa: E731
+    pad = max(1, native // 8) if cfg.augment == "crop_flip" else 0
+    flip = cfg.augment == "crop_flip" and data_spec.hflip
+
+    def recalibrate_bn():
+        """Reset running stats and re-estimate them as a plain average over the train subset
+        (momentum=None), BatchNorm in train mode and every other layer (dropout) in eval mode."""
+        saved = [m.momentum for m in bn_layers]
+        model.eval()
+        for m in bn_layers:
+            m.reset_running_stats()
+            m.momentum = None
+            m.train()
+        with torch.no_grad(), autocast():
+            for i in range(0, len(xtr), EVAL_BATCH):
+                model(prepare(xtr[i:i + EVAL_BATCH]))
+        for m, mom in zip(bn_layers, saved):
+            m.momentum = mom
+
+    def evaluate() -> float:
+        model.eval()
+        correct = torch.zeros((), dtype=torch.long, device=dev)
+        with torch.inference_mode(), autocast():
+            for i in range(0, len(xte), EVAL_BATCH):
+                correct += (model(prepare(xte[i:i + EVAL_BATCH])).argmax(1) == yte[i:i + EVAL_BATCH]).sum()
+        return correct.item() / len(xte)
+
+    # --- the loop
+    history, train_time, steps = [], 0.0, 0
+    for epoch in range(1, cfg.epochs + 1):
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        epoch_start = time.perf_counter()
+        model.train()
+        perm = torch.randperm(len(xtr), generator=order_gen).to(dev)
+        loss_sum = torch.zeros((), device=dev)
+        for i in range(steps_per_epoch):
+            idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            xb = random_crop_flip(xtr[idx], pad, flip, order_gen) if pad else xtr[idx]
+            with autocast():
+                loss = F.cross_entropy(model(prepare(xb)), ytr[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.detach().float()
+            steps += 1
+        train_loss = loss_sum.item() / steps_per_epoch  # the epoch's one host sync
+        train_time += time.perf_counter() - epoch_start
+        if not math.isfinite(train_loss):
+            raise RunFailed(f"non-finite training loss at epoch {epoch}")
+        accuracy = None
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            if cfg.bn_recalibration and bn_layers:
+                recalibrate_bn()
+            accuracy = evaluate()
+        history.append({"epoch": epoch, "train_loss": train_loss, "test_accuracy": accuracy})
+        if progress:
+            acc_text = f", test acc {accuracy:.4f}" if accuracy is not None else ""
+            progress(f"{cfg.label()}: epoch {epoch}/{cfg.epochs}, loss {train_loss:.4f}{acc_text}")
+
+    if steps != total_steps:  # the guard source 002's range(1, epochs) lacked
+        raise RunFailed(f"ran {steps} optimizer steps, planned {total_steps}")
+    evaluated = [h["test_accuracy"] for h in history if h["test_accuracy"] is not None]
+    mean, std = describe(norm)
+    return RunResult(
+        accuracy=history[-1]["test_accuracy"],
+        history=history,
+        steps=steps,
+        train_images=steps * cfg.batch_size,
+        wall_s=time.perf_counter() - started,
+        images_per_s=steps * cfg.batch_size / max(train_time, 1e-9),
+        device=device_label(dev),
+        norm_mean=mean,
+        norm_std=std,
+        best_accuracy=max(evaluated),
+        meta={
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "host": platform.node(),
+            "threads": torch.get_num_threads(),
+            "harness_version": HARNESS_VERSION,
+            "train_images_in_subset": len(xtr),
+            "test_images": len(xte),
+            "resolution": side,
+        },
+    )
+
+
+def device_label(dev) -> str:
+    if dev.type == "cuda":
+        return f"{dev} ({torch.cuda.get_device_name(dev)})"
+    return f"cpu ({platform.processor() or platform.machine()})"

@@ -1,0 +1,184 @@
+"""The report plugin: gathers claim evidence on the controller, decides, writes reports/summary.md.
+
+Registered only on the controller (an xdist worker has `config.workerinput`): workers send their
+reports, with the evidence in user_properties, and only the controller sees the whole session.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from harness.evidence import CELL_TAG, OBSERVATION
+from harness.plugin import SETTINGS
+
+REPORTER = pytest.StashKey["Reporter"]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    reporter = Reporter(config)
+    config.stash[REPORTER] = reporter
+    config.pluginmanager.register(reporter, "normclaims-reporter")
+
+
+class Reporter:
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.claims: dict[str, dict] = {}  # claim name -> its pre-registration (from the cell tags)
+        self.observations: dict[tuple[str, int], dict] = {}  # (nodeid, relation index) -> observation
+        self.skipped: dict[str, dict[str, str]] = defaultdict(dict)  # claim -> cell id -> reason
+        self.errors: dict[str, dict[str, str]] = defaultdict(dict)
+        self.result: dict | None = None
+        self.paths: list[Path] = []
+
+    # ------------------------------------------------------------ collecting
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        tag, observations = None, []
+        for name, value in report.user_properties:
+            if name == CELL_TAG:
+                tag = json.loads(value)
+            elif name == OBSERVATION:
+                observations.append(json.loads(value))
+        if tag is None:
+            return
+        self.claims.setdefault(tag["claim"], tag)
+        cell_id = "-".join(str(v) for v in tag["cell"].values())
+        if report.when == "call" or (report.when == "setup" and report.skipped):
+            for i, obs in enumerate(observations):
+                self.observations[(report.nodeid, i)] = obs
+        if report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self.skipped[tag["claim"]][cell_id] = reason.removeprefix("Skipped: ")
+        elif report.failed and not observations:
+            message = getattr(report.longrepr, "reprcrash", None)
+            text = message.message if message is not None else str(report.longrepr).splitlines()[-1]
+            self.errors[tag["claim"]].setdefault(cell_id, f"{report.when} failed for seed {tag['seed']}: {text}")
+
+    # ------------------------------------------------------------ deciding and writing
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self.claims:
+            return  # no claim ran (e.g. the harness's own tests): leave the report alone
+        from harness.verdicts import count_line, decide, group_cells
+
+        grouped = group_cells(list(self.observations.values()))
+        claims = []
+        for name, tag in sorted(self.claims.items()):
+            cells = sorted(grouped.get(name, []), key=lambda c: c.cell_id)
+            decide(cells, tag["alpha"], tag["min_seeds"])
+            runs = {r["key"]: r for c in cells for r in c.runs}
+            a_label = cells[0].a_label if cells else "a"
+            b_label = cells[0].b_label if cells else "b"
+            claims.append({
+                "name": name, "title": tag["title"], "source": tag["source"], "test": tag["test"], "alpha": tag["alpha"],
+                "kind": tag["kind"], "a_label": a_label, "b_label": b_label, "cells": cells,
+                "count": count_line(cells),
+                "skipped": {k: v for k, v in self.skipped[name].items() if k not in {c.cell_id for c in cells}},
+                "errors": dict(self.errors[name]),
+                "cost": {
+                    "runs": len(runs),
+                    "trained": sum(not r["cached"] for r in runs.values()),
+                    "cached": sum(bool(r["cached"]) for r in runs.values()),
+                    "device_seconds": sum(r["wall_s"] or 0 for r in runs.values()),
+                },
+            })
+        self.result = {"header": self.header(claims), "claims": claims}
+        self.write(self.result)
+        if any(c.verdict == "refuted" for claim in claims for c in claim["cells"]) and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a refuted claim fails the session
+
+    def header(self, claims: list[dict]) -> dict:
+        settings = self.config.stash[SETTINGS]
+        run_devices = sorted({r["device"] for cl in claims for c in cl["cells"] for r in c.runs if r.get("device")})
+        return {
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": git_commit(self.config.rootpath),
+            "torch": package_version("torch"),
+            "torchvision": package_version("torchvision"),
+            "cuda": cuda_version(claims),
+            "devices": ", ".join(run_devices) or ", ".join(settings.devices),
+            "profile": f"{settings.profile.name} ({settings.profile.description})",
+            "seeds": settings.seeds,
+            "python": platform.python_version(),
+            "host": platform.node(),
+            "store": str(settings.store_path),
+        }
+
+    def write(self, result: dict) -> None:
+        from reports.render import cell_json, render_markdown
+
+        out_dir = Path(self.config.rootpath) / self.config.getoption("--report-dir")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        md = render_markdown(result["header"], result["claims"])
+        data = {"header": result["header"], "claims": [
+            {**{k: v for k, v in c.items() if k != "cells"}, "cells": [cell_json(x) for x in c["cells"]]}
+            for c in result["claims"]]}
+        self.paths = [atomic_write(out_dir / "summary.md", md),
+                      atomic_write(out_dir / "summary.json", json.dumps(clean(data), indent=1))]
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+        if self.result is None:
+            return
+        tr = terminalreporter
+        tr.section("normclaims verdicts")
+        for claim in self.result["claims"]:
+            tr.write_line(f"{claim['name']}: {claim['count']}")
+            for c in claim["cells"]:
+                tr.write_line(f"  {c.verdict:<12} {c.cell_id}: {c.reason}")
+            if claim["skipped"]:
+                tr.write_line(f"  skipped: {len(claim['skipped'])} cell(s), reasons in the report")
+        for path in self.paths:
+            tr.write_line(f"report: {path}")
+
+
+def clean(value):
+    """JSON without NaN: non-finite floats become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
+def atomic_write(path: Path, text: str) -> Path:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)
+    return path
+
+
+def git_commit(root) -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5)
+        if sha.returncode != 0:
+            return "unknown (not a git checkout)"
+        return sha.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cuda_version(claims: list[dict]) -> str:
+    versions = sorted({r["cuda"] for cl in claims for c in cl["cells"] for r in c.runs
+                       if (r.get("device") or "").startswith("cuda") and r.get("cuda")})
+    return ", ".join(versions) if versions else "not used (CPU runs)"

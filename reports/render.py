@@ -1,0 +1,103 @@
+"""Render the session's verdicts as Markdown tables (summary.md) and plain data (summary.json)."""
+from __future__ import annotations
+
+import math
+
+from tabulate import tabulate
+
+from harness.verdicts import CellResult, count_line
+
+VERDICT_MARK = {"supported": "✅ supported", "refuted": "❌ refuted", "inconclusive": "➖ inconclusive", "invalid": "⚠️ invalid"}
+
+
+def num(x: float | None, fmt: str = ".2f") -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
+
+
+def mean_sd(mean: float, sd: float) -> str:
+    return f"{mean:.2f} ± {num(sd)}"
+
+
+def cell_rows(cells: list[CellResult]) -> list[list[str]]:
+    rows = []
+    for c in cells:
+        s = c.summary
+        if s is None:
+            rows.append([c.cell_id, len(c.a), "–", "–", "–", "–", "–", "–", "–", VERDICT_MARK[c.verdict]])
+            continue
+        rows.append([
+            c.cell_id, s.n, mean_sd(s.mean_a, s.sd_a), mean_sd(s.mean_b, s.sd_b),
+            f"{s.mean_diff:+.2f} [{num(s.ci_low, '+.2f')}, {num(s.ci_high, '+.2f')}]",
+            num(s.p_greater, ".3g"), num(c.p_adjusted, ".3g"), f"{s.prob_a_wins:.2f}", num(s.mde), VERDICT_MARK[c.verdict],
+        ])
+    return rows
+
+
+def matrix(cells: list[CellResult]) -> str | None:
+    """Model x dataset table like source 000's Table 2: arm means and the verdict per cell."""
+    if not cells or not all({"model", "dataset"} <= set(c.cell) for c in cells):
+        return None
+    models = list(dict.fromkeys(c.cell["model"] for c in cells))
+    datasets = list(dict.fromkeys(c.cell["dataset"] for c in cells))
+    by = {(c.cell["model"], c.cell["dataset"]): c for c in cells}
+    rows = []
+    for m in models:
+        row = [m]
+        for d in datasets:
+            c = by.get((m, d))
+            if c is None or c.summary is None:
+                row.append("–" if c is None else VERDICT_MARK[c.verdict])
+            else:
+                row.append(f"{c.summary.mean_a:.2f} vs {c.summary.mean_b:.2f} ({c.summary.mean_diff:+.2f}) {VERDICT_MARK[c.verdict].split()[0]}")
+        rows.append(row)
+    return tabulate(rows, headers=["model", *datasets], tablefmt="github")
+
+
+def render_markdown(header: dict, claims: list[dict]) -> str:
+    out = ["# normclaims summary", ""]
+    out += [f"- **{k}**: {v}" for k, v in header.items()]
+    out += ["", "## Verdicts", ""]
+    for claim in claims:
+        out.append(f"- **{claim['name']}** — {claim['title']}: {claim['count']}")
+    out.append("")
+    out.append("Each cell pools its seeds: one paired observation (arm a, arm b) per seed, arms sharing the seed's "
+               "head initialisation, data order and augmentation draws. Accuracy is the final epoch's, in points. "
+               "Test: one-sided paired t-test, p-values Holm-adjusted across the cells of each claim.")
+    for claim in claims:
+        cells: list[CellResult] = claim["cells"]
+        out += ["", f"## {claim['name']}: {claim['title']}", ""]
+        out.append(f"Source: {claim['source']}. H1: **{claim['a_label']}** > **{claim['b_label']}** "
+                   f"(test {claim['test']}, alpha = {claim['alpha']}). {claim['count']}.")
+        if cells:
+            out += ["", tabulate(cell_rows(cells), tablefmt="github", headers=[
+                "cell", "n", f"a: {claim['a_label']} (%)", f"b: {claim['b_label']} (%)", "a − b [95% CI]",
+                "p", "p Holm", "P(a>b)", "MDE", "verdict"])]
+            out += ["", "Why:", ""]
+            out += [f"- {c.cell_id}: **{c.verdict}** — {c.reason}" for c in cells]
+            grid = matrix(cells)
+            if grid:
+                out += ["", "Model × dataset (mean a vs mean b, difference in points):", "", grid]
+        if claim["skipped"]:
+            out += ["", "Skipped cells:", ""]
+            out += [f"- {cell}: {reason}" for cell, reason in claim["skipped"].items()]
+        if claim["errors"]:
+            out += ["", "Errors:", ""]
+            out += [f"- {cell}: {reason}" for cell, reason in claim["errors"].items()]
+        cost = claim["cost"]
+        out += ["", f"Compute: {cost['runs']} runs ({cost['trained']} trained this session, {cost['cached']} from the store), "
+                    f"{cost['device_seconds']:.0f} device-seconds in total."]
+    out.append("")
+    return "\n".join(out)
+
+
+def cell_json(c: CellResult) -> dict:
+    s = c.summary
+    return {
+        "cell": c.cell, "a_label": c.a_label, "b_label": c.b_label, "seeds": c.seeds, "a": c.a, "b": c.b,
+        "summary": s.__dict__ if s else None, "p_holm": c.p_adjusted if math.isfinite(c.p_adjusted) else None,
+        "verdict": c.verdict, "reason": c.reason, "failures": c.failures, "runs": c.runs,
+    }
+
+
+def overall_count(claims: list[dict]) -> str:
+    return count_line([c for claim in claims for c in claim["cells"]])
