@@ -21,6 +21,18 @@ def _check(kind: str, name: str, probe) -> None:
         raise Unavailable(_reasons[key])
 
 
+def require(dataset: str, data_dir: Path, model: str, weights: str) -> None:
+    """Raise Unavailable naming everything this run lacks (data and weights), each with how to get it."""
+    reasons = []
+    for check in (lambda: require_dataset(dataset, data_dir), lambda: require_weights(model, weights)):
+        try:
+            check()
+        except Unavailable as exc:
+            reasons.append(str(exc))
+    if reasons:
+        raise Unavailable("; and ".join(reasons))
+
+
 def require_dataset(name: str, data_dir: Path) -> None:
     from harness.datasets import load_arrays
 

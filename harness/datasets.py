@@ -85,7 +85,7 @@ def torchvision_mnist_like(cls_name: str, package_dir: Callable[[], Path | None]
         try:
             ds = cls(str(data_dir), train=train, download=not offline)
         except Exception as exc:  # torchvision raises URLError/RuntimeError when offline
-            raise Unavailable(f"{cls_name} not found and its download failed ({exc}); {how_to_get}") from None
+            raise Unavailable(f"{cls_name} not found and its download failed ({type(exc).__name__}); {how_to_get}") from None
         x = ds.data.numpy()[:, None]  # (N, 1, 28, 28)
         return x, ds.targets.numpy().astype(np.int64)
 
@@ -101,7 +101,7 @@ def torchvision_download(cls_name: str, how_to_get: str, **split_kwargs):
         try:
             ds = cls(str(data_dir / cls_name), download=True, **kwargs)
         except Exception as exc:
-            raise Unavailable(f"{cls_name} not found and its download failed ({exc}); {how_to_get}") from None
+            raise Unavailable(f"{cls_name} not found and its download failed ({type(exc).__name__}); {how_to_get}") from None
         x = np.asarray(ds.data)
         if x.shape[-1] == 3:  # CIFAR stores (N, H, W, C)
             x = x.transpose(0, 3, 1, 2)
@@ -142,20 +142,22 @@ TINY_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 TINY_HOW = f"connect to the internet once (it downloads {TINY_URL}), or unzip it into DATA_DIR/tiny-imagenet-200"
 
 
-def decode_images(paths: list[Path], size: int | None = None) -> np.ndarray:
-    """Decode image files to (N, 3, S, S) uint8; resize (shorter side) and centre-crop when `size` is given."""
+def decode_images(paths: list[Path], size: int | None = None, mode: str = "RGB") -> np.ndarray:
+    """Decode image files to (N, C, S, S) uint8 (C = 3 for mode "RGB", 1 for "L"); resize (shorter
+    side) and centre-crop when `size` is given."""
     from PIL import Image
 
     out = []
     for path in paths:
         with Image.open(path) as img:
-            img = img.convert("RGB")
+            img = img.convert(mode)
             if size is not None and img.size != (size, size):
                 scale = size / min(img.size)
                 img = img.resize((max(size, round(img.size[0] * scale)), max(size, round(img.size[1] * scale))), Image.BILINEAR)
                 left, top = (img.size[0] - size) // 2, (img.size[1] - size) // 2
                 img = img.crop((left, top, left + size, top + size))
-            out.append(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
+            pixels = np.asarray(img, dtype=np.uint8)
+            out.append(pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1))
     return np.stack(out)
 
 
@@ -167,7 +169,7 @@ def load_tiny_imagenet(data_dir: Path, train: bool) -> Arrays:
         try:
             download_and_extract_archive(TINY_URL, str(data_dir))
         except Exception as exc:
-            raise Unavailable(f"tiny-imagenet-200 not found and its download failed ({exc}); {TINY_HOW}") from None
+            raise Unavailable(f"tiny-imagenet-200 not found and its download failed ({type(exc).__name__}); {TINY_HOW}") from None
     wnids = (root / "wnids.txt").read_text().split()
     index = {w: i for i, w in enumerate(wnids)}
     if train:
@@ -198,22 +200,31 @@ def folder_classes(train_dir: Path) -> list[str]:
     return sorted(d.name for d in train_dir.iterdir() if d.is_dir())
 
 
+def folder_images(split: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    return [(p, i) for i, c in enumerate(classes) for p in sorted((split / c).glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+
+
 def load_folder(root: Path, train: bool) -> Arrays:
-    train_dir, test_dir = folder_split_dirs(root)
-    classes = folder_classes(train_dir)
-    split = train_dir if train else test_dir
-    pairs = [(p, i) for i, c in enumerate(classes) for p in sorted((split / c).glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
-    if not pairs:
-        raise UsageError(f"image folder {split} has no images")
+    """Both splits share one format: native size if every image is the same square, else
+    FOLDER_SIZE; grayscale if every image is, else RGB."""
     from PIL import Image
 
-    sizes = set()
-    for p, _ in pairs[:64]:
-        with Image.open(p) as img:
+    train_dir, test_dir = folder_split_dirs(root)
+    classes = folder_classes(train_dir)
+    splits = {True: folder_images(train_dir, classes), False: folder_images(test_dir, classes)}
+    for flag, pairs in splits.items():
+        if not pairs:
+            raise UsageError(f"image folder {train_dir if flag else test_dir} has no images in its class folders")
+    sizes, modes = set(), set()
+    for p, _ in splits[True] + splits[False]:
+        with Image.open(p) as img:  # reads the header only
             sizes.add(img.size)
-    same = len(sizes) == 1 and len({s for s in next(iter(sizes))}) == 1
-    side = None if same else FOLDER_SIZE
-    return decode_images([p for p, _ in pairs], side), np.array([c for _, c in pairs], dtype=np.int64)
+            modes.add(img.mode)
+    square = len(sizes) == 1 and len(set(next(iter(sizes)))) == 1
+    gray = modes <= {"L", "1", "I;16", "I"}
+    pairs = splits[train]
+    x = decode_images([p for p, _ in pairs], None if square else FOLDER_SIZE, "L" if gray else "RGB")
+    return x, np.array([c for _, c in pairs], dtype=np.int64)
 
 
 def folder_spec(name: str) -> DatasetSpec:
@@ -225,7 +236,8 @@ def folder_spec(name: str) -> DatasetSpec:
     classes = folder_classes(train_dir)
     if len(classes) < 2:
         raise UsageError(f"image folder {raw!r} needs at least two class folders under train/")
-    return DatasetSpec(name, len(classes), 3, None, hflip=True, how_to_get="", load=lambda _dir, train: load_folder(root, train))
+    # channels and size are known once decoded: grayscale folders stay 1-channel, others are RGB
+    return DatasetSpec(name, len(classes), None, None, hflip=True, how_to_get="", load=lambda _dir, train: load_folder(root, train))
 
 
 def get_dataset(name: str) -> DatasetSpec:

@@ -205,11 +205,10 @@ def finetune(request: pytest.FixtureRequest):
             pytest.fail(f"bad run request in the claim: {exc}", pytrace=False)
 
         def train(c):
-            from harness.availability import require_dataset, require_weights
+            from harness.availability import require
             from harness.train import finetune as train_run
 
-            require_dataset(c.dataset, settings.data_dir)
-            require_weights(c.model, c.weights)
+            require(c.dataset, settings.data_dir, c.model, c.weights)
             log.info("training %s on %s", c.label(), settings.device)
             return train_run(c, settings.device, settings.data_dir, progress=log.info)
 

@@ -64,9 +64,18 @@ class RunStore:
         self.fresh_after = fresh_after  # --rerun: rows finished before this time are ignored
         self.worker = worker
         self.host = socket.gethostname()
+        self._ready = False
+        if self.path.exists():
+            self._open_schema()  # a damaged store is refused now, before any training
+
+    def _open_schema(self) -> None:
+        """Create or check the tables. Deferred until first use, so a session that runs no
+        claim leaves no store behind."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with self._connect() as db:
+            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            try:
+                db.execute("PRAGMA busy_timeout=60000")
                 db.executescript(SCHEMA)
                 row = db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()
                 if row is None:
@@ -74,10 +83,15 @@ class RunStore:
                 elif int(row[0]) != SCHEMA_VERSION:
                     raise UsageError(f"run store {self.path} has schema {row[0]}, this harness reads {SCHEMA_VERSION}: pass another --store")
                 db.execute("SELECT key, config, status, result, reason, finished FROM runs LIMIT 1").fetchall()
+            finally:
+                db.close()
         except sqlite3.DatabaseError as exc:
             raise UsageError(f"run store {self.path} is not a readable SQLite database ({exc}); move it aside or pass another --store") from None
+        self._ready = True
 
     def _connect(self) -> sqlite3.Connection:
+        if not self._ready:
+            self._open_schema()
         db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)  # autocommit; explicit BEGINs
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")

@@ -1,0 +1,34 @@
+import torch
+
+from harness.augment import random_crop_flip
+
+
+def test_crop_is_a_window_of_the_zero_padded_image():
+    x = torch.arange(2 * 3 * 6 * 6, dtype=torch.int64).view(2, 3, 6, 6).to(torch.uint8)
+    gen = torch.Generator().manual_seed(0)
+    out = random_crop_flip(x, pad=2, flip=False, generator=gen)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    gen = torch.Generator().manual_seed(0)
+    dy = torch.randint(0, 5, (2,), generator=gen)
+    dx = torch.randint(0, 5, (2,), generator=gen)
+    for i in range(2):
+        assert torch.equal(out[i], padded[i, :, dy[i]:dy[i] + 6, dx[i]:dx[i] + 6])
+
+
+def test_flip_mirrors_about_half_the_images():
+    x = torch.randint(0, 255, (400, 1, 5, 5), dtype=torch.uint8)
+    out = random_crop_flip(x, pad=0, flip=True, generator=torch.Generator().manual_seed(1))
+    flipped = torch.tensor([torch.equal(o, i.flip(2)) and not torch.equal(o, i) for o, i in zip(out, x)])
+    same = torch.tensor([torch.equal(o, i) for o, i in zip(out, x)])
+    assert bool((flipped | same).all())
+    assert 150 < int(flipped.sum()) < 250
+
+
+def test_same_generator_state_gives_the_same_draws():
+    """Common random numbers: two arms with one seed see identical crops and flips."""
+    x = torch.randint(0, 255, (16, 3, 8, 8), dtype=torch.uint8)
+    a = random_crop_flip(x, 1, True, torch.Generator().manual_seed(5))
+    b = random_crop_flip(x, 1, True, torch.Generator().manual_seed(5))
+    c = random_crop_flip(x, 1, True, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.dtype == torch.uint8 and a.shape == x.shape

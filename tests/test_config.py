@@ -1,0 +1,90 @@
+import dataclasses
+
+import pytest
+
+from harness.config import PROFILES, RunConfig, RunResult, get_profile
+from harness.errors import UsageError
+from harness.protocol import STALE_BN_LIMIT, make_config, numerics_for, stale_bn_fraction
+
+CPU = numerics_for("cpu", 1)
+
+
+def cfg(**kw):
+    base = dict(model="efficientnet_lite0", dataset="fashion_mnist", norm="dataset", seed=0, profile=PROFILES["quick"], numerics=CPU)
+    base.update(kw)
+    return make_config(**base)
+
+
+def test_key_is_stable_and_depends_on_every_field():
+    a = cfg()
+    assert a.key() == cfg().key()
+    assert len(a.key()) == 64
+    seen = {a.key()}
+    for f in dataclasses.fields(RunConfig):
+        value = getattr(a, f.name)
+        other = {bool: (not value) if isinstance(value, bool) else None}.get(type(value))
+        if other is None:
+            other = value + 1 if isinstance(value, (int, float)) and not isinstance(value, bool) else f"{value}x"
+        seen.add(dataclasses.replace(a, **{f.name: other}).key())
+    assert len(seen) == len(dataclasses.fields(RunConfig)) + 1
+
+
+def test_key_depends_on_harness_version(monkeypatch):
+    import harness.config
+
+    before = cfg().key()
+    monkeypatch.setattr(harness.config, "HARNESS_VERSION", "999")
+    assert cfg().key() != before
+
+
+def test_config_and_result_round_trip_through_dicts():
+    a = cfg()
+    assert RunConfig.from_dict(a.to_dict()) == a
+    r = RunResult(0.5, [{"epoch": 1, "train_loss": 1.0, "test_accuracy": 0.5}], 3, 384, 1.0, 100.0, "cpu", [0.5], [0.2])
+    assert RunResult.from_dict(r.to_dict()) == r
+
+
+def test_profile_sets_the_budget():
+    quick = cfg()
+    assert (quick.epochs, quick.train_subset, quick.batch_size) == (2, 2000, 128)
+    paper = cfg(profile=PROFILES["paper"])
+    assert (paper.epochs, paper.batch_size, paper.lr, paper.optimizer, paper.schedule) == (100, 256, 1e-3, "adam", "cosine")
+    assert paper.train_subset is None and paper.resolution is None
+
+
+def test_unknown_profile_suggests():
+    with pytest.raises(UsageError, match="did you mean 'quick'"):
+        get_profile("quik")
+
+
+def test_unknown_names_are_usage_errors():
+    with pytest.raises(UsageError, match="did you mean 'resnet50'"):
+        cfg(model="resnet05")
+    with pytest.raises(UsageError, match="did you mean 'cifar10'"):
+        cfg(dataset="cifar01")
+    with pytest.raises(UsageError, match="did you mean 'dataset'"):
+        cfg(norm="datset")
+    with pytest.raises(UsageError, match="unknown run setting"):
+        cfg(epoch=3)
+
+
+def test_bn_recalibration_follows_the_budget():
+    # EfficientNet-Lite's momentum 0.01: 30 steps leave 74% of the ImageNet statistics
+    assert stale_bn_fraction(0.01, 30) == pytest.approx(0.99**30)
+    assert cfg().bn_recalibration is True
+    assert cfg(profile=PROFILES["paper"]).bn_recalibration is False  # full data, 100 epochs: converged
+    # torchvision's momentum 0.1 converges within the quick budget
+    assert stale_bn_fraction(0.1, 30) < STALE_BN_LIMIT
+    assert cfg(model="resnet18", dataset="cifar10").bn_recalibration is False
+    assert cfg(bn_recalibration=False).bn_recalibration is False  # an explicit choice is kept
+
+
+def test_numerics_by_device():
+    assert numerics_for("cuda", 4) == numerics_for("cuda", 1)
+    assert numerics_for("cuda", 1).precision == "bf16"
+    assert numerics_for("cpu", 2).cpu_threads == 2
+    assert cfg(numerics=numerics_for("cpu", 2)).key() != cfg().key()  # CPU numerics depend on threads
+
+
+def test_lenet_trains_from_scratch_by_default():
+    assert cfg(model="lenet", dataset="mnist").weights == "scratch"

@@ -1,0 +1,168 @@
+"""The plugin end to end: pytester runs of tiny claims in subprocesses, with and without xdist."""
+import json
+
+import pytest
+
+from conftest import FASHION_TINY, ROOT
+
+CONFTEST = 'pytest_plugins = ("harness.plugin", "reports.plugin")\n'
+
+TINY_CLAIM = f'''
+"""Tiny claim: dataset stats beat no normalization for LeNet on a 4-class image folder."""
+import pytest
+
+pytestmark = pytest.mark.claim(
+    "tiny", title="dataset beats none", source="test fixture",
+    cells=(("lenet", "folder:{FASHION_TINY}"),), alpha=0.05, min_seeds=2,
+)
+
+
+def test_tiny(finetune, evidence, model, dataset, seed):
+    a = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, batch_size=32)
+    b = finetune(model=model, dataset=dataset, norm="none", seed=seed, batch_size=32)
+    evidence.greater(a, b)
+'''
+
+
+@pytest.fixture
+def project(pytester, tmp_path_factory):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_tiny_claim=TINY_CLAIM)
+    data = tmp_path_factory.mktemp("data")
+    pytester.syspathinsert(ROOT)
+
+    def run(*args):
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--profile", "smoke", "--gpus", "cpu",
+                                             "--data-dir", str(data), *args)
+
+    return run
+
+
+def summary(pytester) -> dict:
+    return json.loads((pytester.path / "reports" / "summary.json").read_text())
+
+
+def test_claim_runs_and_writes_the_report(project, pytester):
+    result = project("--seeds", "3")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*normclaims verdicts*", "tiny: * of 1 cell(s)", "report: *summary.md"])
+    data = summary(pytester)
+    cell = data["claims"][0]["cells"][0]
+    assert cell["cell"] == {"model": "lenet", "dataset": f"folder:{FASHION_TINY}"}
+    assert cell["seeds"] == [0, 1, 2] and len(cell["a"]) == 3 and cell["verdict"] in ("supported", "refuted", "inconclusive")
+    assert len(cell["runs"]) == 6 and all(r["steps"] == 5 for r in cell["runs"])
+    md = (pytester.path / "reports" / "summary.md").read_text()
+    for needle in ("## tiny: dataset beats none", "| cell", "Model × dataset", "**profile**: smoke", "**seeds**: 3", "**commit**"):
+        assert needle in md
+    assert data["claims"][0]["cost"]["trained"] == 6
+
+
+def test_rerun_trains_nothing(project, pytester):
+    project("--seeds", "2").assert_outcomes(passed=2)
+    first = summary(pytester)["claims"][0]["cells"][0]
+    project("--seeds", "2").assert_outcomes(passed=2)
+    again = summary(pytester)["claims"][0]
+    assert again["cost"]["trained"] == 0 and again["cost"]["cached"] == 4
+    assert again["cells"][0]["a"] == first["a"] and again["cells"][0]["b"] == first["b"]
+    project("--seeds", "2", "--rerun").assert_outcomes(passed=2)
+    assert summary(pytester)["claims"][0]["cost"]["trained"] == 4
+
+
+def test_xdist_gives_the_same_numbers(project, pytester):
+    project("--seeds", "4", "--store", "serial.sqlite").assert_outcomes(passed=4)
+    serial = summary(pytester)["claims"][0]["cells"][0]
+    result = project("--seeds", "4", "--store", "parallel.sqlite", "-n", "2")
+    result.assert_outcomes(passed=4)
+    parallel = summary(pytester)["claims"][0]
+    assert parallel["cost"]["trained"] == 8
+    cell = parallel["cells"][0]
+    assert (cell["a"], cell["b"], cell["verdict"]) == (serial["a"], serial["b"], serial["verdict"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gpus", "7"], "no CUDA device 7"),
+    (["--gpus", "0;1"], "expected 'cpu' or a comma list"),
+    (["--seeds", "0"], "--seeds 0: must be at least 1"),
+    (["--seeds", "three"], "expected a positive integer"),
+    (["--profile", "nope"], "unknown profile 'nope'"),
+    (["--datasets", "cifar01"], "unknown dataset 'cifar01'; did you mean 'cifar10'?"),
+    (["--models", "resnet5"], "unknown model 'resnet5'; did you mean 'resnet50'?"),
+    (["--datasets", "folder:/no/such/dir"], "image folder '/no/such/dir' not found"),
+])
+def test_bad_options_are_one_line_usage_errors(project, pytester, args, message):
+    result = project(*args)
+    assert result.ret == 4
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert not (pytester.path / "reports").exists() and not (pytester.path / ".normclaims").exists()
+
+
+def test_corrupt_store_is_a_usage_error(project, pytester):
+    store = pytester.path / "bad.sqlite"
+    store.write_bytes(b"\x00garbage" * 64)
+    result = project("--store", "bad.sqlite")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: run store *bad.sqlite is not a readable SQLite database*"])
+    assert store.read_bytes() == b"\x00garbage" * 64
+
+
+def test_options_are_in_help(project):
+    result = project("--help")
+    result.stdout.fnmatch_lines(["normclaims: empirical claims about image normalization:", "*--gpus=LIST*",
+                                 "*--seeds=N*", "*--profile=NAME*", "*--rerun*"])
+
+
+REFUTED_CLAIM = '''
+import pytest
+from harness.evidence import Run
+
+pytestmark = pytest.mark.claim("backwards", title="a worse arm", source="test", cells=(("lenet", "mnist"),), min_seeds=3)
+
+
+def fake(acc, label):
+    return Run(key=label, config={"norm": label}, ok=True, accuracy=acc, reason=None, cached=True, result=None)
+
+
+def test_backwards(evidence, model, dataset, seed):
+    evidence.greater(fake(0.50 + 0.001 * seed, "a"), fake(0.90, "b"))
+'''
+
+
+def test_refuted_claim_fails_the_session(project, pytester):
+    pytester.makepyfile(test_backwards=REFUTED_CLAIM)
+    result = project("--seeds", "4", "-k", "backwards")
+    result.assert_outcomes(passed=4)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*refuted*lenet-mnist*"])
+
+
+DIVERGING_CLAIM = f'''
+import pytest
+
+pytestmark = pytest.mark.claim("diverge", title="tiny std", source="test", cells=(("lenet", "folder:{FASHION_TINY}"),))
+
+
+def test_diverge(finetune, evidence, model, dataset, seed):
+    a = finetune(model=model, dataset=dataset, norm="fixed:0.5/1e-39", seed=seed, batch_size=32)
+    b = finetune(model=model, dataset=dataset, norm="none", seed=seed, batch_size=32)
+    evidence.greater(a, b)
+'''
+
+
+def test_diverging_run_makes_its_cell_invalid(project, pytester):
+    pytester.makepyfile(test_diverge=DIVERGING_CLAIM)
+    result = project("--seeds", "2", "-k", "diverge")
+    result.assert_outcomes(failed=2)
+    cell = summary(pytester)["claims"][0]["cells"][0]
+    assert cell["verdict"] == "invalid" and "non-finite training loss" in cell["reason"]
+
+
+def test_unavailable_data_skips_the_cell_with_a_reason(project, pytester, monkeypatch):
+    pytester.makepyfile(test_offline=TINY_CLAIM.replace(f"folder:{FASHION_TINY}", "cifar10").replace('"tiny"', '"offline"'))
+    monkeypatch.setenv("no_proxy", "")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # no network, whatever the machine has
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
+    result = project("--seeds", "2", "-k", "offline")
+    result.assert_outcomes(skipped=2)
+    md = (pytester.path / "reports" / "summary.md").read_text()
+    assert "Skipped cells:" in md and "lenet-cifar10: CIFAR10 not found and its download failed" in md

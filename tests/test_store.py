@@ -1,0 +1,134 @@
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from harness.config import PROFILES, RunResult
+from harness.errors import RunFailed, Unavailable, UsageError
+from harness.protocol import make_config, numerics_for
+from harness.store import RunStore
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cfg(seed=0, norm="dataset"):
+    return make_config(model="lenet", dataset="mnist", norm=norm, seed=seed, profile=PROFILES["smoke"], numerics=numerics_for("cpu", 1))
+
+
+def result(acc=0.5):
+    return RunResult(acc, [{"epoch": 1, "train_loss": 1.0, "test_accuracy": acc}], 4, 256, 0.1, 1000.0, "cpu", [0.1], [0.3])
+
+
+def test_trains_once_then_reads(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    calls = []
+    first = store.get_or_run(cfg(), lambda c: calls.append(c) or result(0.7))
+    second = store.get_or_run(cfg(), lambda c: calls.append(c) or result(0.1))
+    assert len(calls) == 1
+    assert (first.cached, second.cached) == (False, True)
+    assert second.result == first.result and second.result.accuracy == 0.7
+    assert second.config == cfg().to_dict()
+
+
+def test_failed_run_is_stored_with_its_reason(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+
+    def diverge(c):
+        raise RunFailed("non-finite training loss at epoch 1")
+
+    rec = store.get_or_run(cfg(), diverge)
+    assert (rec.status, rec.result, rec.reason) == ("failed", None, "non-finite training loss at epoch 1")
+    assert store.lookup(cfg().key()).status == "failed"
+
+
+@pytest.mark.parametrize("error", [Unavailable("no data"), KeyboardInterrupt()])
+def test_interrupted_or_unavailable_run_leaves_nothing(tmp_path, error):
+    store = RunStore(tmp_path / "runs.sqlite")
+
+    def boom(c):
+        raise error
+
+    with pytest.raises(type(error)):
+        store.get_or_run(cfg(), boom)
+    assert store.lookup(cfg().key()) is None
+    db = sqlite3.connect(tmp_path / "runs.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
+
+
+def test_rerun_ignores_older_rows_but_keeps_this_sessions(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    RunStore(path).get_or_run(cfg(), lambda c: result(0.1))
+    time.sleep(0.01)
+    rerun = RunStore(path, fresh_after=time.time())
+    rec = rerun.get_or_run(cfg(), lambda c: result(0.9))
+    assert not rec.cached and rec.result.accuracy == 0.9
+    again = rerun.get_or_run(cfg(), lambda c: result(0.3))
+    assert again.cached and again.result.accuracy == 0.9  # trained once per session, even with --rerun
+
+
+def test_corrupt_store_is_a_usage_error_and_is_left_alone(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(UsageError, match="not a readable SQLite database"):
+        RunStore(path)
+    assert path.read_bytes() == b"this is not a database" * 100
+
+
+def test_store_is_created_on_first_use_in_wal_mode(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    assert not (tmp_path / "runs.sqlite").exists()
+    store.get_or_run(cfg(), lambda c: result())
+    mode = sqlite3.connect(tmp_path / "runs.sqlite").execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_dead_workers_lease_is_taken_over(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    store = RunStore(path)
+    assert store.lookup(cfg().key()) is None
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO leases VALUES (?, ?, ?, ?, ?)", (cfg().key(), store.host, dead.pid, "gw9", time.time()))
+    db.commit()
+    rec = store.get_or_run(cfg(), lambda c: result(0.6))
+    assert not rec.cached and rec.result.accuracy == 0.6
+
+
+WORKER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from harness.store import RunStore
+    from harness.config import PROFILES, RunResult
+    from harness.protocol import make_config, numerics_for
+    log, worker = sys.argv[1], sys.argv[2]
+    store = RunStore({path!r}, worker=worker)
+    def train(c):
+        with open(log, "a") as f:
+            f.write(c.key() + "\\n")
+        time.sleep(0.3)
+        return RunResult(c.seed / 10, [], 1, 1, 0.3, 1.0, "cpu", None, None)
+    for seed in range(4):
+        c = make_config(model="lenet", dataset="mnist", norm="dataset", seed=seed,
+                        profile=PROFILES["smoke"], numerics=numerics_for("cpu", 1))
+        assert store.get_or_run(c, train).result.accuracy == seed / 10
+""")
+
+
+def test_concurrent_workers_train_each_run_once(tmp_path):
+    path, log = str(tmp_path / "runs.sqlite"), str(tmp_path / "trained.log")
+    script = WORKER.format(root=ROOT, path=path)
+    procs = [subprocess.Popen([sys.executable, "-c", script, log, f"gw{i}"]) for i in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    trained = open(log).read().split()
+    assert len(trained) == 4 and len(set(trained)) == 4  # 4 runs, each trained by exactly one worker
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 4
+    assert db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
+    rows = [json.loads(r[0]) for r in db.execute("SELECT result FROM runs")]
+    assert sorted(r["accuracy"] for r in rows) == [0.0, 0.1, 0.2, 0.3]

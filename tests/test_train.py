@@ -1,0 +1,88 @@
+import dataclasses
+
+import pytest
+import torch
+
+from conftest import FASHION_TINY
+from harness.config import PROFILES
+from harness.datasets import dataset_stats
+from harness.errors import RunFailed, UsageError
+from harness.models import seeded_linear
+from harness.protocol import make_config, numerics_for
+from harness.train import finetune
+
+FOLDER = f"folder:{FASHION_TINY}"
+
+
+def cfg(model="lenet", norm="dataset", seed=0, **kw):
+    kw.setdefault("batch_size", 32)
+    return make_config(model=model, dataset=FOLDER, norm=norm, seed=seed, profile=PROFILES["smoke"],
+                       numerics=numerics_for("cpu", 1), **kw)
+
+
+def test_lenet_run_reports_what_it_did(data_dir):
+    c = cfg(epochs=2)
+    r = finetune(c, "cpu", data_dir)
+    assert r.steps == (160 // 32) * 2 and r.train_images == r.steps * 32
+    assert 0.0 <= r.accuracy <= 1.0 and r.accuracy == r.history[-1]["test_accuracy"]
+    assert [h["epoch"] for h in r.history] == [1, 2]
+    assert r.history[0]["test_accuracy"] is not None  # smoke evaluates every epoch
+    assert r.accuracy > 0.4  # 4 well-separated classes: far above chance (0.25) after 10 steps
+    mean, std = dataset_stats(FOLDER.replace("folder:", "folder:"), data_dir)
+    assert r.norm_mean == pytest.approx(mean, abs=1e-6) and r.norm_std == pytest.approx(std, abs=1e-6)
+    assert r.images_per_s > 0 and r.wall_s > 0 and r.device.startswith("cpu")
+    assert r.meta["threads"] == 1
+
+
+def test_same_config_same_numbers(data_dir):
+    a, b = finetune(cfg(), "cpu", data_dir), finetune(cfg(), "cpu", data_dir)
+    assert a.accuracy == b.accuracy and a.history == b.history
+
+
+def test_seed_changes_the_run(data_dir):
+    a, b = finetune(cfg(seed=0), "cpu", data_dir), finetune(cfg(seed=1), "cpu", data_dir)
+    assert a.history != b.history
+
+
+def test_arms_of_a_seed_share_the_head_initialisation():
+    assert torch.equal(seeded_linear(8, 3, 4).weight, seeded_linear(8, 3, 4).weight)
+    assert not torch.equal(seeded_linear(8, 3, 4).weight, seeded_linear(8, 3, 5).weight)
+
+
+def test_zero_steps_is_a_failed_run(data_dir):
+    with pytest.raises(RunFailed, match="zero optimizer steps"):
+        finetune(cfg(batch_size=512), "cpu", data_dir)
+
+
+def test_non_finite_loss_is_a_failed_run(data_dir):
+    with pytest.raises(RunFailed, match="non-finite training loss"):
+        finetune(cfg(norm="fixed:0.5/1e-39"), "cpu", data_dir)
+
+
+def test_stale_batchnorm_is_refused(data_dir):
+    # EfficientNet-Lite (momentum 0.01) after 5 steps keeps 95% of ImageNet's running statistics
+    with pytest.raises(RunFailed, match="BatchNorm running statistics cannot have converged"):
+        finetune(cfg(model="efficientnet_lite0", norm="pretrain", bn_recalibration=False), "cpu", data_dir)
+
+
+def test_batchnorm_recalibration_rescues_a_short_budget(data_dir):
+    c = cfg(model="efficientnet_lite0", norm="pretrain", epochs=2)
+    assert c.bn_recalibration  # chosen from the budget, recorded in the config
+    r = finetune(c, "cpu", data_dir)
+    assert r.accuracy > 0.5  # grayscale replicated to RGB; far above chance with re-estimated statistics
+
+
+def test_bf16_channels_last_path_runs_on_cpu(data_dir):
+    c = dataclasses.replace(cfg(), precision="bf16", channels_last=True)
+    r = finetune(c, "cpu", data_dir)
+    assert 0.0 <= r.accuracy <= 1.0 and r.steps == 5
+
+
+def test_resolution_is_applied(data_dir):
+    r = finetune(cfg(resolution=32), "cpu", data_dir)
+    assert r.meta["resolution"] == 32 and r.steps == 5
+
+
+def test_device_mismatch_is_refused(data_dir):
+    with pytest.raises(UsageError, match="configured for cpu"):
+        finetune(cfg(), "cuda:0", data_dir)
