@@ -1,5 +1,6 @@
 """The plugin end to end: pytester runs of tiny claims in subprocesses, with and without xdist."""
 import json
+import os
 
 import pytest
 
@@ -25,15 +26,17 @@ def test_tiny(finetune, evidence, model, dataset, seed):
 
 
 @pytest.fixture
-def project(pytester, tmp_path_factory):
+def project(pytester, tmp_path_factory, monkeypatch):
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_tiny_claim=TINY_CLAIM)
     data = tmp_path_factory.mktemp("data")
-    pytester.syspathinsert(ROOT)
+    # the subprocess imports the harness from this checkout, installed or not
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
 
     def run(*args):
-        return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--profile", "smoke", "--gpus", "cpu",
-                                             "--data-dir", str(data), *args)
+        # "--opt=value" as users may also write it; values as separate args are tested below
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--profile=smoke", "--gpus=cpu",
+                                             f"--data-dir={data}", *args)
 
     return run
 
