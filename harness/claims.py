@@ -1,20 +1,29 @@
-"""A claim's pre-registration: what it tests and how, declared before any run.
+"""A claim's pre-registration: what it tests and how, fixed before any run.
 
-Claim modules declare it at the top with the `claim` marker:
+Claim modules declare it at the top with the `claim` marker (a function-level marker overrides
+the module's, so one module may state two hypotheses about the same runs):
 
     pytestmark = pytest.mark.claim(
         "dataset_stats", title="...", source="000 Table 2",
-        models=(...), datasets=(...), cells=(...), alpha=0.05, min_seeds=2,
+        models=(...), datasets=(...), cells=(...),
+        kind="superiority", test="paired_t", alpha=0.05, min_seeds=3,
     )
+
+kind          H1, for arms a and b and the mean paired difference d = a - b in accuracy points
+superiority   d > 0 (alternative "greater"), or d != 0 with the sign hypothesised (alternative "two-sided")
+equivalence   -margin < d < margin (TOST)
+noninferiority d > -margin
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from harness.errors import UsageError
 
-KINDS = ("superiority",)
-TESTS = ("paired_t",)
+KINDS = ("superiority", "equivalence", "noninferiority")
+TESTS = ("paired_t", "wilcoxon", "permutation")  # see harness.significance
+ALTERNATIVES = ("greater", "two-sided")
+RELATION_OF_KIND = {"superiority": "greater", "equivalence": "equivalent", "noninferiority": "noninferior"}
 
 
 @dataclass(frozen=True)
@@ -23,10 +32,18 @@ class ClaimSpec:
     title: str
     source: str
     cells: tuple[tuple[str, str], ...]  # (model, dataset) pairs the claim runs on
-    kind: str = "superiority"  # H1: arm a > arm b
-    test: str = "paired_t"  # one-sided paired t-test
-    alpha: float = 0.05
-    min_seeds: int = 2  # fewer seeds cannot give a verdict
+    kind: str = "superiority"
+    test: str = "paired_t"  # paired t-test, Wilcoxon signed-rank (exact) or sign-flip permutation (exact)
+    alternative: str = "greater"  # superiority only: one-sided, or two-sided with the sign checked
+    alpha: float = 0.05  # family-wise, Holm across the claim's cells
+    margin: float | None = None  # accuracy points; required for equivalence and non-inferiority
+    min_seeds: int = 3  # fewer seeds in a cell give no verdict
+
+    def prereg(self) -> dict:
+        """Everything but the cells: travels with each test report to the controller."""
+        data = asdict(self)
+        data.pop("cells")
+        return data
 
 
 def claim_from_marker(mark, module_name: str) -> ClaimSpec:
@@ -35,17 +52,48 @@ def claim_from_marker(mark, module_name: str) -> ClaimSpec:
     cells = tuple(tuple(c) for c in kwargs.pop("cells", ()))
     models, datasets = kwargs.pop("models", ()), kwargs.pop("datasets", ())
     cells += tuple((m, d) for m in models for d in datasets if (m, d) not in cells)
+    kwargs.setdefault("title", name)
+    kwargs.setdefault("source", "unstated")
     try:
         spec = ClaimSpec(name=name, cells=cells, **kwargs)
     except TypeError as exc:
         raise UsageError(f"claim {name!r}: {exc}") from None
-    if spec.kind not in KINDS:
-        raise UsageError(f"claim {name!r}: unknown kind {spec.kind!r} (available: {', '.join(KINDS)})")
-    if spec.test not in TESTS:
-        raise UsageError(f"claim {name!r}: unknown test {spec.test!r} (available: {', '.join(TESTS)})")
-    if not 0 < spec.alpha < 1:
-        raise UsageError(f"claim {name!r}: alpha must lie in (0, 1), got {spec.alpha}")
+    check_prereg(spec)
     return spec
+
+
+def check_prereg(spec: ClaimSpec) -> None:
+    """The claim's own settings, whatever the session asks for."""
+    where = f"claim {spec.name!r}"
+    if spec.kind not in KINDS:
+        raise UsageError(f"{where}: unknown kind {spec.kind!r} (available: {', '.join(KINDS)})")
+    if spec.test not in TESTS:
+        raise UsageError(f"{where}: unknown test {spec.test!r} (available: {', '.join(TESTS)})")
+    if spec.alternative not in ALTERNATIVES or (spec.kind != "superiority" and spec.alternative != "greater"):
+        raise UsageError(f"{where}: alternative {spec.alternative!r} is not allowed for {spec.kind} "
+                         f"(superiority takes {' or '.join(ALTERNATIVES)}; the others are one-sided by construction)")
+    if not 0 < spec.alpha < 1:
+        raise UsageError(f"{where}: alpha must lie in (0, 1), got {spec.alpha}")
+    if spec.kind in ("equivalence", "noninferiority") and not (spec.margin and spec.margin > 0):
+        raise UsageError(f"{where}: {spec.kind} needs a positive margin in accuracy points, stated before any run")
+    if spec.min_seeds < 2:
+        raise UsageError(f"{where}: min_seeds must be at least 2 (a paired test needs two seeds)")
+    if not spec.cells:
+        raise UsageError(f"{where}: no cells (give models and datasets, or cells)")
+
+
+def check_power(spec: ClaimSpec, seeds: int) -> None:
+    """Refuse a claim that cannot reach alpha with the seeds requested (a test with a discrete
+    null distribution has a smallest possible p-value)."""
+    from harness.significance import min_attainable_p
+
+    alternative = "two-sided" if spec.alternative == "two-sided" else "greater"
+    floor = min_attainable_p(spec.test, seeds, alternative)
+    if not floor < spec.alpha:
+        raise UsageError(
+            f"claim {spec.name!r}: {spec.test} ({alternative}) with {seeds} seeds cannot give p below "
+            f"{floor:.4g}, so it can never reach alpha = {spec.alpha}; use more seeds (--seeds) or another test"
+        )
 
 
 def select_cells(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.claims import ClaimSpec
+from harness.claims import RELATION_OF_KIND, ClaimSpec
 
 OBSERVATION = "normclaims.observation"
 CELL_TAG = "normclaims.cell"
@@ -39,10 +39,22 @@ class Evidence:
         self.item, self.claim, self.cell, self.seed = item, claim, cell, seed
 
     def greater(self, a: Run, b: Run, *, a_label: str | None = None, b_label: str | None = None) -> None:
-        """Record that this seed pairs arm a (hypothesised better) with arm b."""
+        """This seed's pair for a superiority claim: H1 a > b."""
         self._record("greater", a, b, a_label, b_label)
 
+    def equivalent(self, a: Run, b: Run, *, a_label: str | None = None, b_label: str | None = None) -> None:
+        """This seed's pair for an equivalence claim: H1 |a - b| < the claim's margin."""
+        self._record("equivalent", a, b, a_label, b_label)
+
+    def noninferior(self, a: Run, b: Run, *, a_label: str | None = None, b_label: str | None = None) -> None:
+        """This seed's pair for a non-inferiority claim: H1 a > b - the claim's margin."""
+        self._record("noninferior", a, b, a_label, b_label)
+
     def _record(self, relation: str, a: Run, b: Run, a_label, b_label) -> None:
+        expected = RELATION_OF_KIND[self.claim.kind]
+        if relation != expected:
+            pytest.fail(f"claim {self.claim.name!r} is pre-registered as {self.claim.kind}: "
+                        f"call evidence.{expected}(), not evidence.{relation}()", pytrace=False)
         failed = [r for r in (a, b) if not r.ok]
         obs = {
             "claim": self.claim.name,

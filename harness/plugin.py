@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.claims import ClaimSpec, claim_from_marker, select_cells
+from harness.claims import ClaimSpec, check_power, claim_from_marker, select_cells
 from harness.config import DEFAULT_PROFILE, PROFILES, Profile, get_profile
 from harness.devices import device_for_worker, parse_gpus, visible_gpu_count
 from harness.errors import Unavailable, UsageError
@@ -40,6 +40,8 @@ class Settings:
 
 SETTINGS = pytest.StashKey[Settings]()
 STORE = pytest.StashKey[object]()
+USAGE_ERRORS = pytest.StashKey[list]()  # claim pre-registration problems found while collecting
+WORKER_USAGE_ERROR = "normclaims_usage_error"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,6 +66,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cpu-threads", metavar="N", default="1",
                     help="intra-op threads of each CPU run (CPU results depend on it, so it is part of a run's "
                          "identity); use xdist (-n) for parallel runs. Default: %(default)r")
+    group.addoption("--correction", metavar="SCOPE", default="claim", choices=("claim", "session"),
+                    help="Holm adjustment across the cells of each claim, or across every cell of the session. "
+                         "Default: %(default)r")
     group.addoption("--report-dir", metavar="DIR", default="reports",
                     help="where summary.md and summary.json are written (relative to the rootdir). Default: %(default)r")
 
@@ -118,6 +123,7 @@ def read_settings(config: pytest.Config) -> Settings:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    prefer_work_stealing(config)
     config.addinivalue_line("markers", "claim(name, **prereg): a normclaims claim and its pre-registered test")
     try:
         settings = read_settings(config)
@@ -128,10 +134,19 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS] = settings
     config.stash[STORE] = store
+    config.stash[USAGE_ERRORS] = []
     config.stash[SESSION_START] = getattr(config, "workerinput", {}).get("normclaims_session_start", time.time())
 
 
 SESSION_START = pytest.StashKey[float]()
+
+
+def prefer_work_stealing(config: pytest.Config) -> None:
+    """Under `-n`, xdist's default "load" deals items out in fixed chunks, so one worker can get every
+    cell that trains while the others only skip. "worksteal" rebalances; an explicit --dist wins."""
+    explicit = any(a.startswith("--dist") for a in config.invocation_params.args)
+    if getattr(config.option, "dist", None) == "load" and not explicit:
+        config.option.dist = "worksteal"
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -149,7 +164,15 @@ def claim_of(node) -> ClaimSpec | None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    spec = claim_of(metafunc.definition)
+    try:
+        spec = claim_of(metafunc.definition)
+    except UsageError as exc:
+        # raised as a usage error once collection ends (see pytest_collection_modifyitems)
+        metafunc.config.stash[USAGE_ERRORS].append(str(exc))
+        for name in ("model,dataset", "seed"):
+            if set(name.split(",")) <= set(metafunc.fixturenames):
+                metafunc.parametrize(name, [])
+        return
     if spec is None:
         return
     settings = metafunc.config.stash[SETTINGS]
@@ -171,15 +194,54 @@ def cell_of(item: pytest.Item) -> tuple[dict, int | None]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tag every claim item with its claim and cell, so skips and failures reach the report too."""
+    """Check every claim's pre-registration against this session, before anything trains, and
+    tag every claim item with its claim and cell, so skips and failures reach the report too."""
+    errors = config.stash[USAGE_ERRORS]
+    seeds = config.stash[SETTINGS].seeds
+    checked: set[str] = set()
     for item in items:
-        spec = claim_of(item)
+        try:
+            spec = claim_of(item)
+        except UsageError as exc:
+            errors.append(str(exc))
+            continue
         if spec is None:
             continue
+        if spec.name not in checked:
+            checked.add(spec.name)
+            try:
+                check_power(spec, seeds)
+            except UsageError as exc:
+                errors.append(str(exc))
         cell, seed = cell_of(item)
-        tag = {"claim": spec.name, "title": spec.title, "source": spec.source, "kind": spec.kind,
-               "test": spec.test, "alpha": spec.alpha, "min_seeds": spec.min_seeds, "cell": cell, "seed": seed}
+        tag = {"claim": spec.name, **spec.prereg(), "cell": cell, "seed": seed}
         item.user_properties.append((CELL_TAG, json.dumps(tag)))
+    if errors:
+        message = "; ".join(dict.fromkeys(errors))
+        if hasattr(config, "workerinput"):
+            # an xdist worker cannot raise a usage error: it runs nothing and tells the controller
+            config.workeroutput[WORKER_USAGE_ERROR] = message
+            items.clear()
+        else:
+            errors.clear()  # pytest itself prints this one, with exit status 4
+            raise pytest.UsageError(message)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    message = getattr(node, "workeroutput", {}).get(WORKER_USAGE_ERROR)
+    if message:
+        node.config.stash[USAGE_ERRORS].append(message)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    errors = session.config.stash.get(USAGE_ERRORS, [])
+    if errors and not hasattr(session.config, "workerinput"):
+        import sys
+
+        sys.stderr.write(f"ERROR: {'; '.join(dict.fromkeys(errors))}\n")
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 @pytest.fixture

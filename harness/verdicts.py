@@ -1,11 +1,16 @@
 """From paired observations to one verdict per cell, by written rules.
 
-Superiority (H1: a > b), one-sided paired t-test on accuracy points, Holm-adjusted across the
-cells of a claim:
-  supported     adjusted p(a > b) < alpha
-  refuted       adjusted p(a < b) < alpha (a significant effect in the opposite direction)
-  inconclusive  otherwise, with the difference, its 95% CI and the minimum detectable effect
-  invalid       a run of the cell failed: no verdict from partial data
+Each cell pools its seeds: d = a - b in accuracy points, one value per seed. The claim's
+pre-registration (harness.claims) fixes the kind, test, alpha and margin. p-values are
+Holm-adjusted across a family: the cells of one claim (default) or every cell of the session.
+
+superiority    supported: adjusted p(H1: d > 0) < alpha (two-sided: adjusted p < alpha and mean d > 0)
+               refuted: a significant effect the other way (adjusted), or equivalence within the
+               claim's margin established by TOST (adjusted), when the claim states a margin
+equivalence    supported: adjusted TOST p < alpha; refuted: the 95% CI lies entirely outside ±margin
+noninferiority supported: adjusted p(H1: d > -margin) < alpha; refuted: the 95% CI lies entirely below -margin
+inconclusive   otherwise, with the difference, its CI, the p-value and the minimum detectable effect
+invalid        a run of the cell failed: no verdict from partial data
 """
 from __future__ import annotations
 
@@ -13,13 +18,18 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from harness.significance import PairedSummary, holm, summarize
+import numpy as np
+
+from harness.significance import (
+    PairedSummary, bca_interval, holm, noninferiority, p_value, summarize, t_interval, tost,
+)
 
 
 @dataclass
 class CellResult:
     claim: str
     cell: dict  # parameters except the seed, e.g. {"model": "resnet18", "dataset": "cifar10"}
+    prereg: dict  # the claim's kind, test, alternative, alpha, margin, min_seeds
     a_label: str
     b_label: str
     seeds: list[int]
@@ -27,7 +37,12 @@ class CellResult:
     b: list[float]
     failures: list[str] = field(default_factory=list)
     summary: PairedSummary | None = None
-    p_adjusted: float = float("nan")
+    ci_low: float = float("nan")  # 95% CI of the mean difference, by ci_method
+    ci_high: float = float("nan")
+    ci_method: str = ""
+    p_raw: float = float("nan")  # p-value of the claim's H1
+    p_adjusted: float = float("nan")  # Holm-adjusted within the family
+    p_against: float = float("nan")  # adjusted p-value of the evidence against H1, where the rule has one
     verdict: str = "inconclusive"
     reason: str = ""
     runs: list[dict] = field(default_factory=list)
@@ -36,56 +51,105 @@ class CellResult:
     def cell_id(self) -> str:
         return "-".join(str(v) for v in self.cell.values())
 
+    @property
+    def diffs(self) -> np.ndarray:
+        return np.asarray(self.a, dtype=float) - np.asarray(self.b, dtype=float)
 
-def pts(x: float) -> str:
-    return f"{x:+.2f} pt"
 
-
-def group_cells(observations: list[dict]) -> dict[str, list[CellResult]]:
-    """observations (dicts from evidence) -> {claim: [CellResult, ...]} with arms in points, seeds sorted."""
+def group_cells(observations: list[dict], preregs: dict[str, dict]) -> dict[str, list[CellResult]]:
+    """observations (dicts from evidence) -> {claim: [CellResult, ...]}, arms in points, one row per seed."""
     grouped: dict[tuple, list[dict]] = defaultdict(list)
     for obs in observations:
         key = (obs["claim"], tuple(obs["cell"].items()), obs["a_label"], obs["b_label"])
         grouped[key].append(obs)
     out: dict[str, list[CellResult]] = defaultdict(list)
     for (claim, cell_items, a_label, b_label), rows in grouped.items():
-        rows = sorted({r["seed"]: r for r in rows}.values(), key=lambda r: r["seed"])  # one per seed
+        rows = sorted({r["seed"]: r for r in rows}.values(), key=lambda r: r["seed"])
         ok = [r for r in rows if not r["failed"]]
-        cell = CellResult(
-            claim=claim, cell=dict(cell_items), a_label=a_label, b_label=b_label,
+        out[claim].append(CellResult(
+            claim=claim, cell=dict(cell_items), prereg=preregs[claim], a_label=a_label, b_label=b_label,
             seeds=[r["seed"] for r in ok], a=[100 * r["a"] for r in ok], b=[100 * r["b"] for r in ok],
             failures=[f for r in rows for f in r["failed"]], runs=[run for r in rows for run in r.get("runs", [])],
-        )
-        out[claim].append(cell)
+        ))
     return out
 
 
-def decide(cells: list[CellResult], alpha: float, min_seeds: int) -> None:
-    """Fill summary, adjusted p, verdict and reason of every cell of one claim (in place)."""
-    testable = [c for c in cells if not c.failures and len(c.a) >= max(2, min_seeds)]
-    for c in cells:
-        if len(c.a) >= 2:
-            c.summary = summarize(c.a, c.b, alpha)
-    p_up = holm([c.summary.p_greater for c in testable])
-    p_down = holm([c.summary.p_less for c in testable])
-    for c, up, down in zip(testable, p_up, p_down):
-        c.p_adjusted = float(up)
-        s = c.summary
-        numbers = f"{pts(s.mean_diff)}, 95% CI [{s.ci_low:+.2f}, {s.ci_high:+.2f}], n = {s.n}"
-        if up < alpha:
-            c.verdict, c.reason = "supported", f"{numbers}, Holm p = {up:.3g} < {alpha}"
-        elif down < alpha:
-            c.verdict, c.reason = "refuted", f"{numbers}: significantly the other way, Holm p = {down:.3g}"
-        else:
-            mde = f"MDE {s.mde:.2f} pt" if math.isfinite(s.mde) else "MDE undefined (no spread)"
-            c.verdict, c.reason = "inconclusive", f"{numbers}, Holm p = {up:.3g}; {mde} at n = {s.n}"
-    for c in cells:
-        if c.failures:
-            c.verdict = "invalid"
-            c.reason = f"{len(c.failures)} failed run(s): {c.failures[0]}"
-        elif len(c.a) < max(2, min_seeds):
-            c.verdict = "inconclusive"
-            c.reason = f"only {len(c.a)} seed(s); this claim needs at least {max(2, min_seeds)}"
+def p_for_claim(pre: dict, d: np.ndarray) -> float:
+    """p-value of the claim's H1 on differences d (shape (n,))."""
+    if pre["kind"] == "superiority":
+        return p_value(pre["test"], d, pre["alternative"])
+    if pre["kind"] == "equivalence":
+        return tost(d, pre["margin"], pre["test"])
+    return noninferiority(d, pre["margin"], pre["test"])
+
+
+def p_against_claim(pre: dict, d: np.ndarray) -> float:
+    """p-value of the evidence against a superiority H1: the opposite direction, or equivalence
+    when a margin is stated (whichever is stronger). NaN for the kinds refuted by their CI."""
+    if pre["kind"] != "superiority":
+        return float("nan")
+    opposite = p_value(pre["test"], d, "less")
+    if pre.get("margin"):
+        return min(opposite, tost(d, pre["margin"], pre["test"]))
+    return opposite
+
+
+def testable(c: CellResult) -> bool:
+    return not c.failures and len(c.a) >= max(2, c.prereg["min_seeds"])
+
+
+def decide(families: list[list[CellResult]]) -> None:
+    """Fill every cell's statistics, adjusted p-values, verdict and reason (in place). Each inner
+    list is one Holm family: the cells of a claim, or every cell of the session."""
+    for family in families:
+        for c in family:
+            if len(c.a) >= 2:
+                alpha = c.prereg["alpha"]
+                c.summary = summarize(c.a, c.b, alpha)
+                if c.prereg["test"] == "paired_t":
+                    (c.ci_low, c.ci_high), c.ci_method = t_interval(c.diffs), "t"
+                else:
+                    (c.ci_low, c.ci_high), c.ci_method = bca_interval(c.diffs), "BCa bootstrap"
+                c.p_raw = p_for_claim(c.prereg, c.diffs)
+        tested = [c for c in family if testable(c)]
+        for c, p_up, p_down in zip(tested, holm([c.p_raw for c in tested]),
+                                   holm([p_against_claim(c.prereg, c.diffs) for c in tested])):
+            c.p_adjusted, c.p_against = float(p_up), float(p_down)
+            c.verdict, c.reason = rule(c)
+        for c in family:
+            if c.failures:
+                c.verdict, c.reason = "invalid", f"{len(c.failures)} failed run(s): {c.failures[0]}"
+            elif not testable(c):
+                need = max(2, c.prereg["min_seeds"])
+                c.verdict, c.reason = "inconclusive", f"only {len(c.a)} seed(s); this claim needs at least {need}"
+
+
+def rule(c: CellResult) -> tuple[str, str]:
+    pre, s = c.prereg, c.summary
+    alpha, margin = pre["alpha"], pre.get("margin")
+    numbers = f"{s.mean_diff:+.2f} pt, 95% CI [{c.ci_low:+.2f}, {c.ci_high:+.2f}], n = {s.n}"
+    holm_p = f"Holm p = {c.p_adjusted:.3g}"
+    mde = f"MDE {s.mde:.2f} pt at n = {s.n}" if math.isfinite(s.mde) else f"MDE undefined (no spread) at n = {s.n}"
+    if pre["kind"] == "superiority":
+        if c.p_adjusted < alpha and s.mean_diff > 0:
+            return "supported", f"{numbers}; {holm_p} < {alpha}"
+        two_sided_wrong_way = pre["alternative"] == "two-sided" and c.p_adjusted < alpha and s.mean_diff < 0
+        if two_sided_wrong_way or c.p_against < alpha:
+            why = "equivalent within the margin or significantly the other way" if margin else "significantly the other way"
+            p = c.p_adjusted if two_sided_wrong_way else c.p_against
+            return "refuted", f"{numbers}: {why}, Holm p = {p:.3g}"
+        return "inconclusive", f"{numbers}; {holm_p}; {mde}"
+    if pre["kind"] == "equivalence":
+        if c.p_adjusted < alpha:
+            return "supported", f"{numbers} within ±{margin} pt; TOST {holm_p} < {alpha}"
+        if c.ci_low > margin or c.ci_high < -margin:
+            return "refuted", f"{numbers}: the CI lies outside ±{margin} pt"
+        return "inconclusive", f"{numbers} overlaps the margin ±{margin} pt; TOST {holm_p}; {mde}"
+    if c.p_adjusted < alpha:
+        return "supported", f"{numbers} above -{margin} pt; {holm_p} < {alpha}"
+    if c.ci_high < -margin:
+        return "refuted", f"{numbers}: the CI lies below -{margin} pt"
+    return "inconclusive", f"{numbers} reaches below -{margin} pt; {holm_p}; {mde}"
 
 
 def count_line(cells: list[CellResult]) -> str:

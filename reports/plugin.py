@@ -72,17 +72,22 @@ class Reporter:
             return  # no claim ran (e.g. the harness's own tests): leave the report alone
         from harness.verdicts import count_line, decide, group_cells
 
-        grouped = group_cells(list(self.observations.values()))
+        preregs = {name: {k: v for k, v in tag.items() if k not in ("cell", "seed")} for name, tag in self.claims.items()}
+        grouped = group_cells(list(self.observations.values()), preregs)
+        by_claim = {name: sorted(grouped.get(name, []), key=lambda c: c.cell_id) for name in sorted(self.claims)}
+        scope = self.config.getoption("--correction")
+        families = [cells for cells in by_claim.values()] if scope == "claim" else [
+            [c for cells in by_claim.values() for c in cells]]
+        decide(families)
         claims = []
-        for name, tag in sorted(self.claims.items()):
-            cells = sorted(grouped.get(name, []), key=lambda c: c.cell_id)
-            decide(cells, tag["alpha"], tag["min_seeds"])
+        for name, cells in by_claim.items():
             runs = {r["key"]: r for c in cells for r in c.runs}
-            a_label = cells[0].a_label if cells else "a"
-            b_label = cells[0].b_label if cells else "b"
             claims.append({
-                "name": name, "title": tag["title"], "source": tag["source"], "test": tag["test"], "alpha": tag["alpha"],
-                "kind": tag["kind"], "a_label": a_label, "b_label": b_label, "cells": cells,
+                **preregs[name],
+                "name": name,
+                "a_label": cells[0].a_label if cells else "a",
+                "b_label": cells[0].b_label if cells else "b",
+                "cells": cells,
                 "count": count_line(cells),
                 "skipped": {k: v for k, v in self.skipped[name].items() if k not in {c.cell_id for c in cells}},
                 "errors": dict(self.errors[name]),
@@ -113,6 +118,8 @@ class Reporter:
             "python": platform.python_version(),
             "host": platform.node(),
             "store": str(settings.store_path),
+            "correction": ("Holm across the cells of each claim" if self.config.getoption("--correction") == "claim"
+                           else "Holm across every cell of the session"),
         }
 
     def write(self, result: dict) -> None:

@@ -8,6 +8,12 @@ from tabulate import tabulate
 from harness.verdicts import CellResult, count_line
 
 VERDICT_MARK = {"supported": "✅ supported", "refuted": "❌ refuted", "inconclusive": "➖ inconclusive", "invalid": "⚠️ invalid"}
+H1_TEXT = {
+    "superiority": "{a} > {b}",
+    "equivalence": "|{a} − {b}| < {margin} pt",
+    "noninferiority": "{a} > {b} − {margin} pt",
+}
+TEST_TEXT = {"paired_t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank (exact)", "permutation": "sign-flip permutation (exact)"}
 
 
 def num(x: float | None, fmt: str = ".2f") -> str:
@@ -18,7 +24,16 @@ def mean_sd(mean: float, sd: float) -> str:
     return f"{mean:.2f} ± {num(sd)}"
 
 
-def cell_rows(cells: list[CellResult]) -> list[list[str]]:
+def hypothesis(claim: dict) -> str:
+    h1 = H1_TEXT[claim["kind"]].format(a=f"**{claim['a_label']}**", b=f"**{claim['b_label']}**", margin=claim.get("margin"))
+    sided = "two-sided" if claim["alternative"] == "two-sided" else "one-sided"
+    test = {"superiority": f"{sided} {TEST_TEXT[claim['test']]}",
+            "equivalence": f"TOST with the {TEST_TEXT[claim['test']]}",
+            "noninferiority": f"one-sided {TEST_TEXT[claim['test']]} against −{claim.get('margin')} pt"}[claim["kind"]]
+    return f"H1 ({claim['kind']}): {h1}. Test: {test}, alpha = {claim['alpha']}, at least {claim['min_seeds']} seeds."
+
+
+def cell_rows(cells: list[CellResult]) -> list[list]:
     rows = []
     for c in cells:
         s = c.summary
@@ -27,8 +42,8 @@ def cell_rows(cells: list[CellResult]) -> list[list[str]]:
             continue
         rows.append([
             c.cell_id, s.n, mean_sd(s.mean_a, s.sd_a), mean_sd(s.mean_b, s.sd_b),
-            f"{s.mean_diff:+.2f} [{num(s.ci_low, '+.2f')}, {num(s.ci_high, '+.2f')}]",
-            num(s.p_greater, ".3g"), num(c.p_adjusted, ".3g"), f"{s.prob_a_wins:.2f}", num(s.mde), VERDICT_MARK[c.verdict],
+            f"{s.mean_diff:+.2f} [{num(c.ci_low, '+.2f')}, {num(c.ci_high, '+.2f')}]",
+            num(c.p_raw, ".3g"), num(c.p_adjusted, ".3g"), f"{s.prob_a_wins:.2f}", num(s.mde), VERDICT_MARK[c.verdict],
         ])
     return rows
 
@@ -48,7 +63,8 @@ def matrix(cells: list[CellResult]) -> str | None:
             if c is None or c.summary is None:
                 row.append("–" if c is None else VERDICT_MARK[c.verdict])
             else:
-                row.append(f"{c.summary.mean_a:.2f} vs {c.summary.mean_b:.2f} ({c.summary.mean_diff:+.2f}) {VERDICT_MARK[c.verdict].split()[0]}")
+                mark = VERDICT_MARK[c.verdict].split()[0]
+                row.append(f"{c.summary.mean_a:.2f} vs {c.summary.mean_b:.2f} ({c.summary.mean_diff:+.2f}) {mark}")
         rows.append(row)
     return tabulate(rows, headers=["model", *datasets], tablefmt="github")
 
@@ -59,15 +75,15 @@ def render_markdown(header: dict, claims: list[dict]) -> str:
     out += ["", "## Verdicts", ""]
     for claim in claims:
         out.append(f"- **{claim['name']}** — {claim['title']}: {claim['count']}")
-    out.append("")
-    out.append("Each cell pools its seeds: one paired observation (arm a, arm b) per seed, arms sharing the seed's "
-               "head initialisation, data order and augmentation draws. Accuracy is the final epoch's, in points. "
-               "Test: one-sided paired t-test, p-values Holm-adjusted across the cells of each claim.")
+    out += ["", f"Family-wise correction: {header['correction']}. Each cell pools its seeds: one paired observation "
+                "(arm a, arm b) per seed, the arms sharing the seed's head initialisation, data order and augmentation "
+                "draws. Accuracy is the final epoch's, in points; the CI is of the mean paired difference (t interval "
+                "for the t-test, BCa bootstrap for the rank and permutation tests); MDE is the smallest true "
+                "difference the one-sided test would detect with 80% power at the observed spread."]
     for claim in claims:
         cells: list[CellResult] = claim["cells"]
         out += ["", f"## {claim['name']}: {claim['title']}", ""]
-        out.append(f"Source: {claim['source']}. H1: **{claim['a_label']}** > **{claim['b_label']}** "
-                   f"(test {claim['test']}, alpha = {claim['alpha']}). {claim['count']}.")
+        out.append(f"Source: {claim['source']}. {hypothesis(claim)} {claim['count']}.")
         if cells:
             out += ["", tabulate(cell_rows(cells), tablefmt="github", headers=[
                 "cell", "n", f"a: {claim['a_label']} (%)", f"b: {claim['b_label']} (%)", "a − b [95% CI]",
@@ -94,7 +110,8 @@ def cell_json(c: CellResult) -> dict:
     s = c.summary
     return {
         "cell": c.cell, "a_label": c.a_label, "b_label": c.b_label, "seeds": c.seeds, "a": c.a, "b": c.b,
-        "summary": s.__dict__ if s else None, "p_holm": c.p_adjusted if math.isfinite(c.p_adjusted) else None,
+        "summary": s.__dict__ if s else None, "ci": [c.ci_low, c.ci_high], "ci_method": c.ci_method,
+        "p": c.p_raw, "p_holm": c.p_adjusted, "p_against_holm": c.p_against,
         "verdict": c.verdict, "reason": c.reason, "failures": c.failures, "runs": c.runs,
     }
 

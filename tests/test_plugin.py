@@ -169,3 +169,50 @@ def test_unavailable_data_skips_the_cell_with_a_reason(project, pytester, monkey
     result.assert_outcomes(skipped=2)
     md = (pytester.path / "reports" / "summary.md").read_text()
     assert "Skipped cells:" in md and "lenet-cifar10: CIFAR10 not found and its download failed" in md
+
+
+def prereg_claim(**prereg) -> str:
+    settings = ", ".join(f"{k}={v!r}" for k, v in prereg.items())
+    return TINY_CLAIM.replace("alpha=0.05, min_seeds=2,", settings + ",")
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
+@pytest.mark.parametrize("prereg, seeds, message", [
+    ({"test": "wilcoxon", "alternative": "two-sided"}, 5,
+     "wilcoxon (two-sided) with 5 seeds cannot give p below 0.0625, so it can never reach alpha = 0.05"),
+    ({"kind": "equivalence"}, 5, "equivalence needs a positive margin"),
+    ({"test": "welch"}, 5, "unknown test 'welch'"),
+    ({"kind": "bigger"}, 5, "unknown kind 'bigger'"),
+])
+def test_bad_preregistration_is_refused_before_training(project, pytester, xdist, prereg, seeds, message):
+    pytester.makepyfile(test_tiny_claim=prereg_claim(**prereg))
+    result = project(f"--seeds={seeds}", *(["-n", "2"] if xdist else []))
+    assert result.ret == 4
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr.lines
+    assert not (pytester.path / ".normclaims").exists()  # nothing trained, no store written
+
+
+def test_enough_seeds_make_the_same_claim_acceptable(project, pytester):
+    pytester.makepyfile(test_tiny_claim=prereg_claim(test="wilcoxon", alternative="two-sided", min_seeds=2))
+    result = project("--seeds=6", "--collect-only", "-q")
+    assert result.ret == 0
+
+
+def test_equivalence_claim_end_to_end(project, pytester):
+    claim = prereg_claim(kind="equivalence", margin=50.0, min_seeds=2).replace("evidence.greater", "evidence.equivalent")
+    pytester.makepyfile(test_tiny_claim=claim)
+    project("--seeds=3").assert_outcomes(passed=3)
+    data = summary(pytester)["claims"][0]
+    assert data["kind"] == "equivalence" and data["margin"] == 50.0
+    cell = data["cells"][0]
+    assert cell["verdict"] == "supported" and "TOST" in cell["reason"]  # two arms within 50 points
+    md = (pytester.path / "reports" / "summary.md").read_text()
+    assert "H1 (equivalence): |**dataset** − **none**| < 50.0 pt" in md
+
+
+def test_evidence_must_match_the_preregistered_kind(project, pytester):
+    pytester.makepyfile(test_tiny_claim=TINY_CLAIM.replace("evidence.greater", "evidence.equivalent"))
+    result = project("--seeds=2")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*pre-registered as superiority: call evidence.greater(), not evidence.equivalent()*"])

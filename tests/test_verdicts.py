@@ -2,31 +2,40 @@ import pytest
 
 from harness.verdicts import count_line, decide, group_cells
 
+SUPERIORITY = {"kind": "superiority", "test": "paired_t", "alternative": "greater", "alpha": 0.05, "margin": None, "min_seeds": 3}
 
-def obs(seed, a, b, cell="m-d", failed=()):
+
+def obs(seed, a, b, cell="m-d", failed=(), claim="c"):
     model, dataset = cell.split("-")
-    return {"claim": "c", "cell": {"model": model, "dataset": dataset}, "seed": seed, "a_label": "dataset",
+    return {"claim": claim, "cell": {"model": model, "dataset": dataset}, "seed": seed, "a_label": "dataset",
             "b_label": "pretrain", "a": a, "b": b, "failed": list(failed), "runs": []}
 
 
-def cells_for(rows, alpha=0.05, min_seeds=3):
-    cells = group_cells(rows)["c"]
-    decide(cells, alpha, min_seeds)
+def cells_for(rows, **prereg):
+    pre = {**SUPERIORITY, **prereg}
+    cells = group_cells(rows, {"c": pre})["c"]
+    decide([cells])
     return {c.cell_id: c for c in cells}
 
 
 def test_clear_win_is_supported():
-    rows = [obs(s, 0.90 + 0.001 * s, 0.85) for s in range(5)]
-    cell = cells_for(rows)["m-d"]
+    cell = cells_for([obs(s, 0.90 + 0.001 * s, 0.85) for s in range(5)])["m-d"]
     assert cell.verdict == "supported"
     assert cell.a == pytest.approx([90.0, 90.1, 90.2, 90.3, 90.4]) and cell.seeds == [0, 1, 2, 3, 4]
-    assert "Holm p" in cell.reason
+    assert "Holm p" in cell.reason and cell.ci_method == "t"
 
 
 def test_clear_loss_is_refuted():
     cell = cells_for([obs(s, 0.80 - 0.001 * s, 0.85) for s in range(5)])["m-d"]
-    assert cell.verdict == "refuted"
-    assert "other way" in cell.reason
+    assert cell.verdict == "refuted" and "other way" in cell.reason
+
+
+def test_established_equivalence_refutes_superiority_when_a_margin_is_stated():
+    diffs = [0.0005, -0.0004, 0.0002, -0.0001, 0.0003, 0.0, -0.0002, 0.0001]  # |d| < 0.05 pt
+    rows = [obs(s, 0.85 + d, 0.85) for s, d in enumerate(diffs)]
+    assert cells_for(rows)["m-d"].verdict == "inconclusive"  # no margin: no way to refute
+    cell = cells_for(rows, margin=1.0)["m-d"]
+    assert cell.verdict == "refuted" and "equivalent within the margin" in cell.reason
 
 
 def test_noise_is_inconclusive_with_numbers():
@@ -34,6 +43,37 @@ def test_noise_is_inconclusive_with_numbers():
     cell = cells_for([obs(s, 0.85 + d, 0.85) for s, d in enumerate(diffs)])["m-d"]
     assert cell.verdict == "inconclusive"
     assert "95% CI" in cell.reason and "MDE" in cell.reason and "n = 5" in cell.reason
+
+
+def test_two_sided_superiority_checks_the_sign():
+    up = cells_for([obs(s, 0.90 + 0.001 * s, 0.85) for s in range(5)], alternative="two-sided")["m-d"]
+    down = cells_for([obs(s, 0.80 - 0.001 * s, 0.85) for s in range(5)], alternative="two-sided")["m-d"]
+    assert (up.verdict, down.verdict) == ("supported", "refuted")
+
+
+def test_equivalence_rules():
+    tight = [obs(s, 0.85 + d, 0.85) for s, d in enumerate([0.001, -0.001, 0.002, -0.002, 0.0, 0.001])]
+    far = [obs(s, 0.90 + 0.001 * s, 0.85) for s in range(6)]
+    wide = [obs(s, 0.85 + d, 0.85) for s, d in enumerate([0.03, -0.03, 0.02, -0.025, 0.01, 0.0])]
+    eq = dict(kind="equivalence", margin=1.0)
+    assert cells_for(tight, **eq)["m-d"].verdict == "supported"
+    far_cell = cells_for(far, **eq)["m-d"]
+    assert far_cell.verdict == "refuted" and "outside ±1.0 pt" in far_cell.reason
+    assert cells_for(wide, **eq)["m-d"].verdict == "inconclusive"
+
+
+def test_noninferiority_rules():
+    ni = dict(kind="noninferiority", margin=1.0)
+    slightly_worse = [obs(s, 0.849 + 0.0002 * s, 0.85) for s in range(6)]  # -0.1 pt, tight
+    much_worse = [obs(s, 0.80 + 0.001 * s, 0.85) for s in range(6)]
+    assert cells_for(slightly_worse, **ni)["m-d"].verdict == "supported"
+    assert cells_for(much_worse, **ni)["m-d"].verdict == "refuted"
+
+
+def test_rank_tests_report_a_bootstrap_interval():
+    cell = cells_for([obs(s, 0.90 + 0.001 * s, 0.85) for s in range(6)], test="wilcoxon")["m-d"]
+    assert cell.ci_method == "BCa bootstrap" and cell.verdict == "supported"
+    assert cell.p_raw == pytest.approx(1 / 64)
 
 
 def test_failed_run_makes_the_cell_invalid():
@@ -51,9 +91,20 @@ def test_holm_adjusts_across_cells():
     """A p-value just under alpha in one cell is not enough once there are several cells."""
     diffs = [0.004, 0.001, 0.006, -0.001, 0.005]  # one-sided p ~ 0.04 on its own
     rows = [obs(s, 0.85 + d, 0.85, cell=f"m-d{k}") for k in range(3) for s, d in enumerate(diffs)]
-    cells = cells_for(rows)
-    for c in cells.values():
-        assert c.summary.p_greater < 0.05 and c.p_adjusted > 0.05 and c.verdict == "inconclusive"
+    for c in cells_for(rows).values():
+        assert c.p_raw < 0.05 and c.p_adjusted > 0.05 and c.verdict == "inconclusive"
+
+
+def test_session_wide_family_is_stricter_than_per_claim():
+    diffs = [0.004, 0.001, 0.006, -0.001, 0.005]
+    rows = [obs(s, 0.85 + d, 0.85, claim=name) for name in ("c1", "c2") for s, d in enumerate(diffs)]
+    preregs = {"c1": SUPERIORITY, "c2": SUPERIORITY}
+    per_claim = group_cells(rows, preregs)
+    decide([per_claim["c1"], per_claim["c2"]])
+    session = group_cells(rows, preregs)
+    decide([session["c1"] + session["c2"]])
+    assert per_claim["c1"][0].p_adjusted == pytest.approx(per_claim["c1"][0].p_raw)
+    assert session["c1"][0].p_adjusted == pytest.approx(2 * session["c1"][0].p_raw)
 
 
 def test_duplicate_seed_counts_once_and_count_line():
