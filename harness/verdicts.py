@@ -135,7 +135,9 @@ def rule(c: CellResult) -> tuple[str, str]:
             return "supported", f"{numbers}; {holm_p} < {alpha}"
         two_sided_wrong_way = pre["alternative"] == "two-sided" and c.p_adjusted < alpha and s.mean_diff < 0
         if two_sided_wrong_way or c.p_against < alpha:
-            why = "equivalent within the margin or significantly the other way" if margin else "significantly the other way"
+            d = c.diffs
+            equivalent = bool(margin) and tost(d, margin, pre["test"]) <= p_value(pre["test"], d, "less")
+            why = f"equivalent within ±{margin} pt (TOST)" if equivalent and not two_sided_wrong_way else "significantly the other way"
             p = c.p_adjusted if two_sided_wrong_way else c.p_against
             return "refuted", f"{numbers}: {why}, Holm p = {p:.3g}"
         return "inconclusive", f"{numbers}; {holm_p}; {mde}"

@@ -35,7 +35,7 @@ def test_established_equivalence_refutes_superiority_when_a_margin_is_stated():
     rows = [obs(s, 0.85 + d, 0.85) for s, d in enumerate(diffs)]
     assert cells_for(rows)["m-d"].verdict == "inconclusive"  # no margin: no way to refute
     cell = cells_for(rows, margin=1.0)["m-d"]
-    assert cell.verdict == "refuted" and "equivalent within the margin" in cell.reason
+    assert cell.verdict == "refuted" and "equivalent within ±1.0 pt (TOST)" in cell.reason
 
 
 def test_noise_is_inconclusive_with_numbers():
