@@ -24,15 +24,24 @@ class RunConfig:
     train_subset: int | None = None  # images drawn (stratified, fixed) from the train split; None = all
     test_subset: int | None = None  # images drawn from the test split; None = all
     resolution: int | None = None  # side in pixels fed to the model; None = the dataset's native size
-    augment: str = "crop_flip"  # "crop_flip" (random crop with padding, flip where the data allows) or "none"
+    augment: str = "crop_flip"  # "crop_flip" (pad 1/8, random crop, flip where the data allows), "rrc"
+    # (RandomResizedCrop, area 35-100%, aspect 3/4-4/3, plus flip) or "none"
     optimizer: str = "adam"  # "adam" or "adadelta"
     lr: float = 1e-3  # peak learning rate
-    weight_decay: float = 0.0  # decoupled from the optimizer's own defaults: plain L2 in the loss of Adam
-    schedule: str = "cosine"  # "cosine" (per step, to zero) or "constant"
+    weight_decay: float = 0.0  # L2 penalty as the optimizer applies it
+    schedule: str = "cosine"  # "cosine" (per step, to zero), "constant", or "plateau" (x0.1 when the
+    # epoch's training loss stops falling; source 002 stepped on test accuracy, which selects on the test set)
     batch_size: int = 256  # training images per optimizer step (the last partial batch is dropped)
     epochs: int = 100  # passes over the training subset
     eval_every: int = 1  # evaluate on the test subset every this many epochs (the last is always evaluated)
     bn_recalibration: bool = False  # re-estimate BatchNorm running stats on the train subset before each evaluation
+    train: bool = True  # False: evaluate the freshly built model without a single step (source 002's zero-shot scan)
+    evaluate_on: str = "test"  # "test", or "val": a fixed part of the train split, disjoint from the training subset
+    init_scale: tuple[float, float] | None = None  # multipliers of the first conv's initial (weight, bias)
+    test_resolutions: tuple[int, ...] = ()  # extra evaluations at these sides after training (metrics "test@R")
+    fixres_epochs: int = 0  # FixRes: epochs training only the classifier at fixres_resolution, test preprocessing,
+    # the last BatchNorm re-estimating its running statistics, everything else frozen (metric "fixres@R")
+    fixres_resolution: int | None = None  # side for the FixRes stage
     device_type: str = "cpu"  # "cpu" or "cuda": numerics differ between them
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; BatchNorm stays fp32)
     channels_last: bool = True  # NHWC memory format (faster for these convnets on CPU and GPU)
@@ -50,6 +59,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
+        data = dict(data)
+        if data.get("init_scale") is not None:
+            data["init_scale"] = tuple(data["init_scale"])
+        data["test_resolutions"] = tuple(data.get("test_resolutions", ()))
         return cls(**data)
 
     def label(self) -> str:
@@ -68,6 +81,7 @@ class RunResult:
     norm_mean: list[float] | None  # the per-channel mean actually subtracted (None for per-image norms)
     norm_std: list[float] | None  # the per-channel std actually divided by
     best_accuracy: float | None = None  # best evaluated epoch: a flagged extra, never the metric
+    metrics: dict = field(default_factory=dict)  # further accuracies, e.g. {"test@36": ..., "fixres@36": ...}
     meta: dict = field(default_factory=dict)  # torch version, host, threads, ...
 
     def to_dict(self) -> dict:

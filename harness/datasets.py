@@ -306,29 +306,67 @@ def channel_stats(x: np.ndarray, chunk: int = 4096) -> tuple[list[float], list[f
     return [float(m / 255) for m in mean], [float(np.sqrt(max(v, 0.0)) / 255) for v in var]
 
 
-def dataset_stats(name: str, data_dir: Path) -> tuple[list[float], list[float]]:
-    """Exact mean/std of the whole train split, cached beside the arrays."""
+def weak_std(x: np.ndarray, chunk: int = 4096) -> list[float]:
+    """The "weak" estimator (source 001's link): the average over images of each image's own
+    per-channel std. It leaves out the variance between image means, so it is too small."""
+    total = np.zeros(x.shape[1], dtype=np.float64)
+    for start in range(0, len(x), chunk):
+        block = np.asarray(x[start:start + chunk], dtype=np.float64) / 255
+        total += block.std(axis=(2, 3), ddof=1).sum(axis=0)  # torch.std's default, as the linked script used
+    return [float(v) for v in total / len(x)]
+
+
+def batch_std(x: np.ndarray, batch: int = 256) -> list[float]:
+    """Source 002's compute_dataset_stats: the mean over batches (in order, 256 images) of each batch's
+    variance around its own mean, square-rooted. Leaves out only the variance between batch means."""
+    total, batches = np.zeros(x.shape[1], dtype=np.float64), 0
+    for start in range(0, len(x), batch):
+        block = np.asarray(x[start:start + batch], dtype=np.float64) / 255
+        total += block.var(axis=(0, 2, 3))
+        batches += 1
+    return [float(v) for v in np.sqrt(total / batches)]
+
+
+ESTIMATORS = ("exact", "weak", "batch")
+
+
+def dataset_stats(name: str, data_dir: Path, estimator: str = "exact") -> tuple[list[float], list[float]]:
+    """Mean and std of the whole train split: the mean is always exact; the std by `estimator`
+    ("exact": one float64 pass; "weak": average per-image std; "batch": source 002's per-batch).
+    Cached beside the arrays."""
+    if estimator not in ESTIMATORS:
+        raise UsageError(f"unknown std estimator {estimator!r} (available: {', '.join(ESTIMATORS)})")
     path = cache_dir(data_dir) / f"{cache_stem(name)}.stats.json"
+    data: dict = {}
     if path.is_file():
         try:
             data = json.loads(path.read_text())
-            return data["mean"], data["std"]
+            if estimator == "exact" and "mean" in data:
+                return data["mean"], data["std"]
+            if f"std_{estimator}" in data:
+                return data["mean"], data[f"std_{estimator}"]
         except (ValueError, KeyError):
-            pass
+            data = {}
     x, _ = load_arrays(name, data_dir, train=True)
-    mean, std = channel_stats(x)
+    if "mean" not in data:
+        data["mean"], data["std"] = channel_stats(x)
+        data["images"] = int(len(x))
+    if estimator != "exact":
+        data[f"std_{estimator}"] = weak_std(x) if estimator == "weak" else batch_std(x)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".json", delete=False) as tmp:
-        json.dump({"mean": mean, "std": std, "images": int(len(x))}, tmp)
+        json.dump(data, tmp)
     os.replace(tmp.name, path)
-    return mean, std
+    return data["mean"], data["std"] if estimator == "exact" else data[f"std_{estimator}"]
 
 
-def subset_indices(labels: np.ndarray, n: int | None) -> np.ndarray:
-    """A fixed, class-balanced subset: classes take turns in a seeded order. Same for every seed and arm."""
-    if n is None or n >= len(labels):
-        return np.arange(len(labels))
-    order = np.random.default_rng(0).permutation(len(labels))
+def subset_indices(labels: np.ndarray, n: int | None, exclude: np.ndarray | None = None) -> np.ndarray:
+    """A fixed, class-balanced subset: classes take turns in a seeded order. Same for every seed and
+    arm. `exclude`: indices that may not be drawn (a validation set disjoint from the training subset)."""
+    pool = np.arange(len(labels)) if exclude is None else np.setdiff1d(np.arange(len(labels)), exclude)
+    if n is None or n >= len(pool):
+        return pool
+    order = pool[np.random.default_rng(0).permutation(len(pool))]
     seen: dict[int, int] = {}
     turn = np.empty(len(order), dtype=np.int64)
     for pos, idx in enumerate(order):

@@ -33,7 +33,7 @@ class PerImage:
 
 @dataclass(frozen=True)
 class NormContext:
-    dataset_stats: Callable[[], tuple[Sequence[float], Sequence[float]]]  # exact (mean, std), lazily
+    dataset_stats: Callable[[str], tuple[Sequence[float], Sequence[float]]]  # estimator -> (mean, std), lazily
     pretrain: Affine | None  # the model's own pretraining normalization; None if it has none
     model: str
 
@@ -43,8 +43,36 @@ NORMS: Registry[Callable[[NormContext], "Affine | PerImage"]] = Registry("normal
 
 @NORMS.register("dataset")
 def _dataset(ctx: NormContext) -> Affine:
-    mean, std = ctx.dataset_stats()
+    """The fine-tuning set's exact per-channel mean and std."""
+    mean, std = ctx.dataset_stats("exact")
     return Affine(tuple(mean), tuple(std))
+
+
+@NORMS.register("dataset_weak")
+def _dataset_weak(ctx: NormContext) -> Affine:
+    """Exact mean, std averaged over per-image stds (the widely copied CIFAR-10 0.2023 comes from it)."""
+    mean, std = ctx.dataset_stats("weak")
+    return Affine(tuple(mean), tuple(std))
+
+
+@NORMS.register("dataset_batch")
+def _dataset_batch(ctx: NormContext) -> Affine:
+    """Exact mean, std by source 002's per-batch estimator."""
+    mean, std = ctx.dataset_stats("batch")
+    return Affine(tuple(mean), tuple(std))
+
+
+def _rounded(digits: int):
+    def norm(ctx: NormContext) -> Affine:
+        mean, std = ctx.dataset_stats("exact")
+        return Affine(tuple(round(m, digits) for m in mean), tuple(max(round(s, digits), 10.0**-digits) for s in std))
+
+    norm.__doc__ = f"The exact stats rounded to {digits} decimal(s) (source 002: 0.1307/0.3081 vs one digit)."
+    return norm
+
+
+NORMS.add("dataset_1digit", _rounded(1))
+NORMS.add("dataset_3digit", _rounded(3))
 
 
 @NORMS.register("pretrain")

@@ -32,3 +32,24 @@ def test_same_generator_state_gives_the_same_draws():
     c = random_crop_flip(x, 1, True, torch.Generator().manual_seed(6))
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.dtype == torch.uint8 and a.shape == x.shape
+
+
+def test_random_resized_crop_shapes_and_full_box_identity():
+    from harness.augment import random_resized_crop
+
+    x = torch.rand(8, 3, 16, 16)
+    out = random_resized_crop(x, 24, torch.Generator().manual_seed(0))
+    assert out.shape == (8, 3, 24, 24) and torch.isfinite(out).all()
+    # area 1 and aspect 1, no flip: the crop is the whole image, resampled to the same size
+    same = random_resized_crop(x, 16, torch.Generator().manual_seed(0), scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=False)
+    assert torch.allclose(same, x, atol=1e-5)
+
+
+def test_random_resized_crop_draws_are_seeded():
+    from harness.augment import random_resized_crop
+
+    x = torch.rand(4, 1, 12, 12)
+    a = random_resized_crop(x, 12, torch.Generator().manual_seed(3))
+    b = random_resized_crop(x, 12, torch.Generator().manual_seed(3))
+    c = random_resized_crop(x, 12, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)

@@ -4,7 +4,7 @@ import torch
 from harness.errors import UsageError
 from harness.norms import Affine, NormContext, PerImage, check_spec, make_normalizer, parse_fixed, resolve
 
-CTX = NormContext(dataset_stats=lambda: ([0.25], [0.5]), pretrain=Affine((0.5,) * 3, (0.5,) * 3), model="m")
+CTX = NormContext(dataset_stats=lambda est: ([0.25], {"exact": [0.5], "weak": [0.45], "batch": [0.49]}[est]), pretrain=Affine((0.5,) * 3, (0.5,) * 3), model="m")
 
 
 def test_registry_norms_resolve():
@@ -14,6 +14,14 @@ def test_registry_norms_resolve():
     assert resolve("none", CTX) == Affine((0.0,), (1.0,))
     assert resolve("instance", CTX) == PerImage("instance")
     assert resolve("minmax", CTX) == PerImage("minmax")
+
+
+def test_dataset_estimators_and_rounding():
+    assert resolve("dataset_weak", CTX) == Affine((0.25,), (0.45,))
+    assert resolve("dataset_batch", CTX) == Affine((0.25,), (0.49,))
+    ctx = NormContext(lambda est: ([0.13066, 0.2861], [0.30811, 0.04]), None, "m")
+    assert resolve("dataset_3digit", ctx) == Affine((0.131, 0.286), (0.308, 0.04))
+    assert resolve("dataset_1digit", ctx) == Affine((0.1, 0.3), (0.3, 0.1))  # std never rounds to 0
 
 
 def test_fixed_spec():
@@ -34,7 +42,7 @@ def test_unknown_norm_suggests():
 
 def test_pretrain_without_pretraining_is_an_error():
     with pytest.raises(UsageError, match="no pretraining normalization"):
-        resolve("pretrain", NormContext(lambda: ([0], [1]), None, "lenet"))
+        resolve("pretrain", NormContext(lambda est: ([0], [1]), None, "lenet"))
 
 
 def test_affine_broadcasts_one_channel_stats_over_rgb():

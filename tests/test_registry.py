@@ -45,4 +45,5 @@ def test_real_registries_know_the_catalogue():
 
     assert set(MODELS) == {"resnet18", "resnet50", "densenet121", "densenet161", "efficientnet_lite0", "lenet"}
     assert set(DATASETS) == {"cifar10", "cifar100", "svhn", "tiny_imagenet_200", "mnist", "fashion_mnist"}
-    assert set(NORMS) == {"dataset", "pretrain", "imagenet", "none", "instance", "minmax"}
+    assert set(NORMS) == {"dataset", "dataset_weak", "dataset_batch", "dataset_1digit", "dataset_3digit",
+                          "pretrain", "imagenet", "none", "instance", "minmax"}

@@ -86,3 +86,39 @@ def test_resolution_is_applied(data_dir):
 def test_device_mismatch_is_refused(data_dir):
     with pytest.raises(UsageError, match="configured for cpu"):
         finetune(cfg(), "cuda:0", data_dir)
+
+
+def test_zero_shot_evaluates_without_a_step(data_dir):
+    r = finetune(cfg(train=False), "cpu", data_dir)
+    assert r.steps == 0 and r.history == [] and r.meta["zero_shot"] is True
+    assert 0.0 <= r.accuracy <= 1.0
+
+
+def test_validation_split_is_held_out_of_the_train_split(data_dir):
+    r = finetune(cfg(evaluate_on="val", train_subset=120), "cpu", data_dir)
+    assert r.meta["evaluated_on"] == "val" and r.meta["eval_images"] == 40  # 160 train images, 120 used for training
+
+
+def test_init_scale_changes_the_run(data_dir):
+    base, scaled = finetune(cfg(), "cpu", data_dir), finetune(cfg(init_scale=(3.0, 0.5)), "cpu", data_dir)
+    assert base.history != scaled.history
+
+
+def test_lenet_recipe_of_source_002_runs(data_dir):
+    r = finetune(cfg(optimizer="adadelta", lr=1.0, schedule="plateau", epochs=2), "cpu", data_dir)
+    assert r.steps == 10 and r.accuracy > 0.4
+
+
+def test_fixres_stage_trains_only_the_classifier(data_dir):
+    c = cfg(model="efficientnet_lite0", norm="pretrain", augment="rrc", epochs=1,
+            test_resolutions=(28, 36), fixres_epochs=1, fixres_resolution=36)
+    r = finetune(c, "cpu", data_dir)
+    assert set(r.metrics) == {"test@28", "test@36", "fixres@36"}
+    assert r.metrics["test@28"] == r.accuracy  # the train resolution is the native one here
+    assert r.meta["fixres_trainable"] == ["_fc.weight", "_fc.bias"] and r.meta["fixres_steps"] == 5
+    assert r.meta["fixres_bn"] == "BatchNorm2d"
+
+
+def test_unknown_augmentation_is_refused(data_dir):
+    with pytest.raises(UsageError, match="unknown augmentation"):
+        finetune(cfg(augment="mixup"), "cpu", data_dir)
