@@ -38,6 +38,7 @@ class ClaimSpec:
     alpha: float = 0.05  # family-wise, Holm across the claim's cells
     margin: float | None = None  # accuracy points; required for equivalence and non-inferiority
     min_seeds: int = 3  # fewer seeds in a cell give no verdict
+    max_seeds: int | None = None  # cap on the session's seeds, for expensive scans (None: all of them)
 
     def prereg(self) -> dict:
         """Everything but the cells: travels with each test report to the controller."""
@@ -78,6 +79,8 @@ def check_prereg(spec: ClaimSpec) -> None:
         raise UsageError(f"{where}: {spec.kind} needs a positive margin in accuracy points, stated before any run")
     if spec.min_seeds < 2:
         raise UsageError(f"{where}: min_seeds must be at least 2 (a paired test needs two seeds)")
+    if spec.max_seeds is not None and spec.max_seeds < spec.min_seeds:
+        raise UsageError(f"{where}: max_seeds {spec.max_seeds} is below min_seeds {spec.min_seeds}")
     if not spec.cells:
         raise UsageError(f"{where}: no cells (give models and datasets, or cells)")
 
@@ -88,6 +91,7 @@ def check_power(spec: ClaimSpec, seeds: int) -> None:
     from harness.significance import min_attainable_p
 
     alternative = "two-sided" if spec.alternative == "two-sided" else "greater"
+    seeds = min(seeds, spec.max_seeds or seeds)
     floor = min_attainable_p(spec.test, seeds, alternative)
     if not floor < spec.alpha:
         raise UsageError(

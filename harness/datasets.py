@@ -328,6 +328,7 @@ def batch_std(x: np.ndarray, batch: int = 256) -> list[float]:
 
 
 ESTIMATORS = ("exact", "weak", "batch")
+STATS_VERSION = 2  # bump when an estimator changes: cached statistics of another version are recomputed
 
 
 def dataset_stats(name: str, data_dir: Path, estimator: str = "exact") -> tuple[list[float], list[float]]:
@@ -341,6 +342,8 @@ def dataset_stats(name: str, data_dir: Path, estimator: str = "exact") -> tuple[
     if path.is_file():
         try:
             data = json.loads(path.read_text())
+            if data.get("version") != STATS_VERSION:
+                raise ValueError("stale statistics cache")
             if estimator == "exact" and "mean" in data:
                 return data["mean"], data["std"]
             if f"std_{estimator}" in data:
@@ -351,6 +354,7 @@ def dataset_stats(name: str, data_dir: Path, estimator: str = "exact") -> tuple[
     if "mean" not in data:
         data["mean"], data["std"] = channel_stats(x)
         data["images"] = int(len(x))
+        data["version"] = STATS_VERSION
     if estimator != "exact":
         data[f"std_{estimator}"] = weak_std(x) if estimator == "weak" else batch_std(x)
     path.parent.mkdir(parents=True, exist_ok=True)

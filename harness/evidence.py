@@ -15,6 +15,7 @@ from harness.claims import RELATION_OF_KIND, ClaimSpec
 
 OBSERVATION = "normclaims.observation"
 CELL_TAG = "normclaims.cell"
+EXTRA = "normclaims.extra"
 
 
 @dataclass
@@ -33,29 +34,73 @@ class Run:
     def label(self) -> str:
         return self.config.get("norm", "?")
 
+    def arm(self, metric: str | None = None, label: str | None = None) -> "Arm":
+        """This run as an arm: its final accuracy, or one of its further metrics ("test@36", ...)."""
+        if not self.ok:
+            return Arm(label or metric or self.label, None, [self], self.reason)
+        metrics = getattr(self.result, "metrics", {}) or {}
+        if metric is not None and metric not in metrics:
+            raise KeyError(f"run {self.key[:12]} has no metric {metric!r} (it has {', '.join(metrics) or 'none'})")
+        value = self.accuracy if metric is None else metrics[metric]
+        return Arm(label or metric or self.label, value, [self])
+
+
+@dataclass
+class Arm:
+    """One side of a paired observation: a value for this seed (a fraction: accuracy, or a share)
+    and the runs it came from."""
+
+    label: str
+    value: float | None
+    runs: list[Run]
+    reason: str | None = None  # why there is no value
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None and all(r.ok for r in self.runs)
+
+    @classmethod
+    def constant(cls, label: str, value: float) -> "Arm":
+        """A stated reference value, e.g. the plateau share a claim commits to."""
+        return cls(label, value, [])
+
+    @classmethod
+    def of(cls, x: "Run | Arm") -> "Arm":
+        return x if isinstance(x, Arm) else x.arm()
+
 
 class Evidence:
     def __init__(self, item: pytest.Item, claim: ClaimSpec, cell: dict, seed: int):
         self.item, self.claim, self.cell, self.seed = item, claim, cell, seed
 
-    def greater(self, a: Run, b: Run, *, a_label: str | None = None, b_label: str | None = None) -> None:
+    def greater(self, a: "Run | Arm", b: "Run | Arm", *, a_label: str | None = None, b_label: str | None = None) -> None:
         """This seed's pair for a superiority claim: H1 a > b."""
         self._record("greater", a, b, a_label, b_label)
 
-    def equivalent(self, a: Run, b: Run, *, a_label: str | None = None, b_label: str | None = None) -> None:
+    def equivalent(self, a: "Run | Arm", b: "Run | Arm", *, a_label: str | None = None, b_label: str | None = None) -> None:
         """This seed's pair for an equivalence claim: H1 |a - b| < the claim's margin."""
         self._record("equivalent", a, b, a_label, b_label)
 
-    def noninferior(self, a: Run, b: Run, *, a_label: str | None = None, b_label: str | None = None) -> None:
+    def noninferior(self, a: "Run | Arm", b: "Run | Arm", *, a_label: str | None = None, b_label: str | None = None) -> None:
         """This seed's pair for a non-inferiority claim: H1 a > b - the claim's margin."""
         self._record("noninferior", a, b, a_label, b_label)
 
-    def _record(self, relation: str, a: Run, b: Run, a_label, b_label) -> None:
+    def extra(self, kind: str, title: str, data: dict) -> None:
+        """Material for the report beyond the verdict: kind "heatmap" ({x_label, y_label, x, y,
+        z: rows of values per y}), "table" ({headers, rows}). Heat maps of one title and cell are
+        averaged over seeds in the report."""
+        payload = {"claim": self.claim.name, "cell": self.cell, "seed": self.seed, "kind": kind, "title": title, "data": data}
+        self.item.user_properties.append((EXTRA, json.dumps(payload)))
+
+    def _record(self, relation: str, a: "Run | Arm", b: "Run | Arm", a_label, b_label) -> None:
         expected = RELATION_OF_KIND[self.claim.kind]
         if relation != expected:
             pytest.fail(f"claim {self.claim.name!r} is pre-registered as {self.claim.kind}: "
                         f"call evidence.{expected}(), not evidence.{relation}()", pytrace=False)
-        failed = [r for r in (a, b) if not r.ok]
+        a, b = Arm.of(a), Arm.of(b)
+        runs = {r.key: r for r in a.runs + b.runs}
+        failed = [f"{r.label}: {r.reason}" for r in runs.values() if not r.ok]
+        failed += [f"{arm.label}: {arm.reason}" for arm in (a, b) if arm.value is None and arm.reason and not failed]
         obs = {
             "claim": self.claim.name,
             "relation": relation,
@@ -63,16 +108,16 @@ class Evidence:
             "seed": self.seed,
             "a_label": a_label or a.label,
             "b_label": b_label or b.label,
-            "a": a.accuracy,
-            "b": b.accuracy,
-            "a_key": a.key,
-            "b_key": b.key,
-            "failed": [f"{r.label}: {r.reason}" for r in failed],
-            "runs": [run_summary(a), run_summary(b)],
+            "a": a.value,
+            "b": b.value,
+            "a_keys": [r.key for r in a.runs],
+            "b_keys": [r.key for r in b.runs],
+            "failed": failed,
+            "runs": [run_summary(r) for r in runs.values()],
         }
         self.item.user_properties.append((OBSERVATION, json.dumps(obs)))
         if failed:
-            pytest.fail("run failed: " + "; ".join(obs["failed"]), pytrace=False)
+            pytest.fail("run failed: " + "; ".join(failed), pytrace=False)
 
 
 def run_summary(run: Run) -> dict:
@@ -91,6 +136,7 @@ def run_summary(run: Run) -> dict:
         "history": getattr(res, "history", None),
         "norm_mean": getattr(res, "norm_mean", None),
         "norm_std": getattr(res, "norm_std", None),
+        "metrics": getattr(res, "metrics", None),
         "bn_recalibration": run.config.get("bn_recalibration"),
         "cuda": (getattr(res, "meta", None) or {}).get("cuda"),
     }

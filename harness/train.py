@@ -78,7 +78,8 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
     # --- model, optimizer, schedule
-    model = model_spec.build(num_classes, cfg.weights == "pretrained", cfg.seed, side).to(dev)
+    several_sides = bool(cfg.test_resolutions or cfg.fixres_epochs)
+    model = model_spec.build(num_classes, cfg.weights == "pretrained", cfg.seed, None if several_sides else side).to(dev)
     if cfg.init_scale is not None:
         first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
         with torch.no_grad():  # source 002's compensation: rescale conv1's initial weight and bias

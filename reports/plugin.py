@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.evidence import CELL_TAG, OBSERVATION
+from harness.evidence import CELL_TAG, EXTRA, OBSERVATION
 from harness.plugin import SETTINGS
 
 REPORTER = pytest.StashKey["Reporter"]()
@@ -39,6 +39,7 @@ class Reporter:
         self.observations: dict[tuple[str, int], dict] = {}  # (nodeid, relation index) -> observation
         self.skipped: dict[str, dict[str, str]] = defaultdict(dict)  # claim -> cell id -> reason
         self.errors: dict[str, dict[str, str]] = defaultdict(dict)
+        self.extras: dict[str, dict[tuple, dict]] = defaultdict(dict)  # claim -> (title, cell, seed) -> extra
         self.result: dict | None = None
         self.paths: list[Path] = []
 
@@ -50,6 +51,10 @@ class Reporter:
                 tag = json.loads(value)
             elif name == OBSERVATION:
                 observations.append(json.loads(value))
+            elif name == EXTRA and report.when == "call":
+                extra = json.loads(value)
+                where = (extra["title"], json.dumps(extra["cell"]), extra["seed"], json.dumps(extra["data"].get("key")))
+                self.extras[extra["claim"]][where] = extra
         if tag is None:
             return
         self.claims.setdefault(tag["claim"], tag)
@@ -91,6 +96,7 @@ class Reporter:
                 "count": count_line(cells),
                 "skipped": {k: v for k, v in self.skipped[name].items() if k not in {c.cell_id for c in cells}},
                 "errors": dict(self.errors[name]),
+                "extras": list(self.extras[name].values()),
                 "cost": {
                     "runs": len(runs),
                     "trained": sum(not r["cached"] for r in runs.values()),
@@ -127,9 +133,14 @@ class Reporter:
 
         out_dir = Path(self.config.rootpath) / self.config.getoption("--report-dir")
         out_dir.mkdir(parents=True, exist_ok=True)
+        for old in out_dir.glob("*.png"):  # figures of an earlier session would be linked from nowhere
+            old.unlink()
+        for claim in result["claims"]:
+            claim["figures"], claim["tables"] = draw_figures(claim, out_dir)
         md = render_markdown(result["header"], result["claims"])
         data = {"header": result["header"], "claims": [
-            {**{k: v for k, v in c.items() if k != "cells"}, "cells": [cell_json(x) for x in c["cells"]]}
+            {**{k: v for k, v in c.items() if k not in ("cells", "figures")}, "cells": [cell_json(x) for x in c["cells"]],
+             "figures": [str(p.name) for p in c["figures"]]}
             for c in result["claims"]]}
         self.paths = [atomic_write(out_dir / "summary.md", md),
                       atomic_write(out_dir / "summary.json", json.dumps(clean(data), indent=1))]
@@ -147,6 +158,24 @@ class Reporter:
                 tr.write_line(f"  skipped: {len(claim['skipped'])} cell(s), reasons in the report")
         for path in self.paths:
             tr.write_line(f"report: {path}")
+
+
+def draw_figures(claim: dict, out_dir: Path) -> tuple[list[Path], list[dict]]:
+    """Curves and heat maps as PNG files in out_dir; tables (deduplicated by title) for the Markdown."""
+    from reports.figures import average_heatmaps, curves, heatmap
+
+    figures = []
+    path = curves(claim["name"], claim["cells"], out_dir)
+    if path:
+        figures.append(path)
+    for title, cell_id, data, n in average_heatmaps(claim["extras"]):
+        figures.append(heatmap(claim["name"], title, cell_id, data, out_dir, seeds=n))
+    tables: dict[str, dict] = {}
+    for e in claim["extras"]:  # rows of one title, from any cell or seed, make one table
+        if e["kind"] == "table":
+            table = tables.setdefault(e["title"], {"title": e["title"], "headers": e["data"]["headers"], "rows": []})
+            table["rows"] += [r for r in e["data"]["rows"] if r not in table["rows"]]
+    return figures, sorted(tables.values(), key=lambda t: t["title"])
 
 
 def clean(value):

@@ -93,6 +93,10 @@ def render_markdown(header: dict, claims: list[dict]) -> str:
             grid = matrix(cells)
             if grid:
                 out += ["", "Model × dataset (mean a vs mean b, difference in points):", "", grid]
+        for table in claim.get("tables", []):
+            out += ["", f"{table['title']}:", "", tabulate(table["rows"], headers=table["headers"], tablefmt="github")]
+        for figure in claim.get("figures", []):
+            out += ["", f"![{figure.stem}]({figure.name})"]
         if claim["skipped"]:
             out += ["", "Skipped cells:", ""]
             out += [f"- {cell}: {reason}" for cell, reason in claim["skipped"].items()]

@@ -1,0 +1,42 @@
+"""Training recipes and scan grids that claims share, scaled by the session's profile."""
+from __future__ import annotations
+
+import numpy as np
+
+from harness.config import Profile
+
+
+def lenet_002(profile: Profile) -> dict:
+    """Source 002's LeNet recipe on MNIST, from scratch: Adadelta lr 1.0, batch 64, an LR plateau
+    schedule (on the training loss, not on test accuracy as 002 did), 15 epochs on the full data in
+    the paper profile; the profile's budget otherwise, at most 1,000 training images."""
+    recipe = {"weights": "scratch", "optimizer": "adadelta", "lr": 1.0, "schedule": "plateau", "batch_size": 64,
+              "augment": "none"}
+    if profile.name == "paper":
+        return {**recipe, "epochs": 15}
+    return {**recipe, "train_subset": min(profile.train_subset or 1000, 1000)}
+
+
+def short_finetune(profile: Profile) -> dict:
+    """A pretrained model's fine-tuning for scans of many cells: the profile's budget, halved
+    (at most 1,000 training images, one epoch) outside the paper profile."""
+    if profile.name == "paper":
+        return {}
+    return {"train_subset": min(profile.train_subset or 1000, 1000), "epochs": 1}
+
+
+def mean_std_grid(profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """Source 002's scan: mean linspace(-2, 3), std geomspace(0.02, 2); 15 x 15 in the paper
+    profile, 3 x 3 otherwise (the corners and centre of the same ranges)."""
+    n = {"paper": 15}.get(profile.name, 3)
+    return np.linspace(-2.0, 3.0, n), np.geomspace(0.02, 2.0, n)
+
+
+def fixed_norm(mean: float, std: float) -> str:
+    return f"fixed:{mean:.6g}/{std:.6g}"
+
+
+def plateau_share(accuracies: np.ndarray, margin_points: float) -> float:
+    """Share of grid cells whose accuracy (fraction) lies within `margin_points` of the best cell."""
+    acc = np.asarray(accuracies, dtype=float).ravel()
+    return float((acc >= acc.max() - margin_points / 100).mean())
