@@ -1,6 +1,7 @@
 """FixRes: train at a low resolution, test at a higher one, then fix the classifier at that one.
 
-Claim    With RandomResizedCrop training at resolution r, objects look larger in training than in
+Claim    With RandomResizedCrop training at resolution r (torchvision's defaults, as in the source:
+         area 8-100%, aspect 3/4-4/3), objects look larger in training than in
          test images, so (a) testing at a higher resolution beats testing at r, and (b) fine-tuning
          at the test resolution with the test-time preprocessing (only the classifier trains; the
          last BatchNorm re-estimates its running statistics; everything else frozen, as in the FixRes
@@ -11,6 +12,8 @@ H1       (a) acc(train r, test R) - acc(train r, test r) > 0, R the dataset's na
          (b) acc(FixRes fine-tuned at R) - acc(train r, test R) > 0.
 Test     one-sided paired t-tests over seeds; Holm across cells; alpha 0.05.
 Table    train resolution (r, R) x test resolution accuracy, as in the source's table.
+Test-time preprocessing: the whole image resized to the test side (small images have no margin to
+crop), so the test object size is the image's; the FixRes stage trains on it.
 """
 import numpy as np
 import pytest
@@ -30,7 +33,7 @@ def sides(dataset: str) -> tuple[int, int, tuple[int, ...]]:
 def fixres_runs(finetune, profile, model, dataset, seed):
     low, native, tests = sides(dataset)
     stage = {"fixres_epochs": 5 if profile.name == "paper" else 1}
-    runs = {train: finetune(model=model, dataset=dataset, norm="pretrain", seed=seed, augment="rrc",
+    runs = {train: finetune(model=model, dataset=dataset, norm="pretrain", seed=seed, augment="random_resized_crop",
                             resolution=train, test_resolutions=tests, fixres_resolution=native, **stage)
             for train in (low, native)}
     for train, run in runs.items():  # asserted, not assumed: the resolutions and the frozen layers

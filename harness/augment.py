@@ -28,7 +28,7 @@ def random_crop_flip(x, pad: int, flip: bool, generator):
     return x
 
 
-def random_resized_crop(x, side: int, generator, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), flip: bool = True):
+def random_resized_crop(x, side: int, generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip: bool = True):
     """torchvision's RandomResizedCrop + flip, batched: one affine resampling of the whole batch.
 
     x: (N, C, H, W) float on any device -> (N, C, side, side) float. Each image gets a box of

@@ -24,8 +24,8 @@ class RunConfig:
     train_subset: int | None = None  # images drawn (stratified, fixed) from the train split; None = all
     test_subset: int | None = None  # images drawn from the test split; None = all
     resolution: int | None = None  # side in pixels fed to the model; None = the dataset's native size
-    augment: str = "crop_flip"  # "crop_flip" (pad 1/8, random crop, flip where the data allows), "rrc"
-    # (RandomResizedCrop, area 35-100%, aspect 3/4-4/3, plus flip) or "none"
+    augment: str = "crop_flip"  # "crop_flip" (pad 1/8, random crop, flip where the data allows),
+    # "random_resized_crop" (torchvision's defaults: area 8-100%, aspect 3/4-4/3; plus flip) or "none"
     optimizer: str = "adam"  # "adam" or "adadelta"
     lr: float = 1e-3  # peak learning rate
     weight_decay: float = 0.0  # L2 penalty as the optimizer applies it
@@ -46,6 +46,7 @@ class RunConfig:
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; BatchNorm stays fp32)
     channels_last: bool = True  # NHWC memory format (faster for these convnets on CPU and GPU)
     cpu_threads: int = 1  # intra-op threads of a CPU run (CPU results depend on it); 0 on CUDA
+    compile: bool = False  # torch.compile the model (opt-in: compile time pays off only on long runs)
     profile: str = "quick"  # the profile that set the budget fields above
 
     def key(self) -> str:

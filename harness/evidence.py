@@ -139,4 +139,5 @@ def run_summary(run: Run) -> dict:
         "metrics": getattr(res, "metrics", None),
         "bn_recalibration": run.config.get("bn_recalibration"),
         "cuda": (getattr(res, "meta", None) or {}).get("cuda"),
+        "threads": (getattr(res, "meta", None) or {}).get("threads"),
     }

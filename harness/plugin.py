@@ -66,6 +66,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cpu-threads", metavar="N", default="1",
                     help="intra-op threads of each CPU run (CPU results depend on it, so it is part of a run's "
                          "identity); use xdist (-n) for parallel runs. Default: %(default)r")
+    group.addoption("--compile", action="store_true", default=False,
+                    help="torch.compile each model (part of a run's identity). Default: %(default)r")
     group.addoption("--correction", metavar="SCOPE", default="claim", choices=("claim", "session"),
                     help="Holm adjustment across the cells of each claim, or across every cell of the session. "
                          "Default: %(default)r")
@@ -245,6 +247,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
+def host_share(config: pytest.Config) -> int:
+    """A worker's share of the host's cores (for the CPU side of GPU runs): cores // workers."""
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 @pytest.fixture
 def finetune(request: pytest.FixtureRequest):
     """finetune(model=..., dataset=..., norm=..., seed=..., **RunConfig overrides) -> Run.
@@ -258,7 +266,7 @@ def finetune(request: pytest.FixtureRequest):
     settings: Settings = request.config.stash[SETTINGS]
     store = request.config.stash[STORE]
     device_type = "cuda" if settings.device.startswith("cuda") else "cpu"
-    numerics = numerics_for(device_type, settings.cpu_threads)
+    numerics = numerics_for(device_type, settings.cpu_threads, request.config.getoption("--compile"))
 
     def run(*, model: str, dataset: str, norm: str, seed: int, **overrides) -> Run:
         try:
@@ -273,7 +281,8 @@ def finetune(request: pytest.FixtureRequest):
 
             require(c.dataset, settings.data_dir, c.model, c.weights)
             log.info("training %s on %s", c.label(), settings.device)
-            return train_run(c, settings.device, settings.data_dir, progress=log.info)
+            return train_run(c, settings.device, settings.data_dir, progress=log.info,
+                             host_threads=host_share(request.config))
 
         try:
             record: Record = store.get_or_run(cfg, train, on_wait=log.info)

@@ -38,12 +38,13 @@ class Numerics:
     precision: str  # "fp32" or "bf16"
     cpu_threads: int  # intra-op threads of each CPU run; 0 on CUDA
     channels_last: bool = True  # measured faster on both (efficientnet_lite0, 1 CPU thread: 242 vs 136 img/s)
+    compile: bool = False  # --compile
 
 
-def numerics_for(device_type: str, cpu_threads: int) -> Numerics:
+def numerics_for(device_type: str, cpu_threads: int, compile: bool = False) -> Numerics:
     if device_type == "cuda":
-        return Numerics("cuda", "bf16", 0)  # bf16 autocast + channels_last: the fast path on GPUs
-    return Numerics("cpu", "fp32", cpu_threads)  # CPU bf16 is slower than fp32 without AMX
+        return Numerics("cuda", "bf16", 0, compile=compile)  # bf16 autocast + channels_last: the fast path on GPUs
+    return Numerics("cpu", "fp32", cpu_threads, compile=compile)  # CPU bf16 is slower than fp32 without AMX
 
 
 def make_config(
@@ -61,7 +62,7 @@ def make_config(
         train_subset=profile.train_subset, test_subset=profile.test_subset,
         lr=profile.lr, batch_size=profile.batch_size, epochs=profile.epochs, eval_every=profile.eval_every,
         device_type=numerics.device_type, precision=numerics.precision, cpu_threads=numerics.cpu_threads,
-        channels_last=numerics.channels_last,
+        channels_last=numerics.channels_last, compile=numerics.compile,
         profile=profile.name,
     )
     fields = {f.name for f in dataclasses.fields(RunConfig)}

@@ -27,13 +27,17 @@ from harness.protocol import STALE_BN_LIMIT, stale_bn_fraction
 EVAL_BATCH = 500  # evaluation and BN re-estimation batch: no gradients, so larger than training's
 
 
-def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[str], None] | None = None) -> RunResult:
+def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[str], None] | None = None,
+             host_threads: int | None = None) -> RunResult:
+    host_threads = host_threads or torch.get_num_threads()
     started = time.perf_counter()
     dev = torch.device(device)
     if dev.type != cfg.device_type:
         raise UsageError(f"run {cfg.label()} is configured for {cfg.device_type}, asked to run on {device}")
     if dev.type == "cpu":
         torch.set_num_threads(cfg.cpu_threads)  # CPU results depend on the thread count: fixed per run
+    else:
+        torch.set_num_threads(host_threads)  # GPU runs: the worker's share of the host's cores
     torch.manual_seed(cfg.seed)  # dropout and any body initialisation; the head has its own generator
     order_gen = torch.Generator().manual_seed(cfg.seed)  # data order and augmentation draws
 
@@ -89,6 +93,7 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     bn_layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    forward = torch.compile(model) if cfg.compile else model  # same parameters; BN layers shared
     steps_per_epoch = len(xtr) // cfg.batch_size
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.train and total_steps == 0:
@@ -116,8 +121,8 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
             plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "min")
     else:
         raise UsageError(f"unknown schedule {cfg.schedule!r} (available: cosine, constant, plateau)")
-    if cfg.augment not in ("crop_flip", "rrc", "none"):
-        raise UsageError(f"unknown augmentation {cfg.augment!r} (available: crop_flip, rrc, none)")
+    if cfg.augment not in ("crop_flip", "random_resized_crop", "none"):
+        raise UsageError(f"unknown augmentation {cfg.augment!r} (available: crop_flip, random_resized_crop, none)")
     autocast = lambda: torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")  # noqa: E731
     pad = max(1, native // 8) if cfg.augment == "crop_flip" else 0
     flip = cfg.augment == "crop_flip" and data_spec.hflip
@@ -161,7 +166,7 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             xb = random_crop_flip(xtr[idx], pad, flip, order_gen) if pad else xtr[idx]
             with autocast():
-                loss = F.cross_entropy(model(prepare(xb, side, rrc=cfg.augment == "rrc")), ytr[idx])
+                loss = F.cross_entropy(forward(prepare(xb, side, rrc=cfg.augment == "random_resized_crop")), ytr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -169,7 +174,8 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
             loss_sum += loss.detach().float()
             steps += 1
         train_loss = loss_sum.item() / steps_per_epoch  # the epoch's one host sync
-        train_time += time.perf_counter() - epoch_start
+        epoch_seconds = time.perf_counter() - epoch_start
+        train_time += epoch_seconds
         if not math.isfinite(train_loss):
             raise RunFailed(f"non-finite training loss at epoch {epoch}")
         if plateau is not None:
@@ -179,7 +185,8 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
             if cfg.bn_recalibration and bn_layers:
                 recalibrate_bn(bn_layers)
             accuracy = evaluate()
-        history.append({"epoch": epoch, "train_loss": train_loss, "test_accuracy": accuracy})
+        history.append({"epoch": epoch, "train_loss": train_loss, "test_accuracy": accuracy,
+                        "train_seconds": round(epoch_seconds, 4)})
         if progress:
             acc_text = f", {cfg.evaluate_on} acc {accuracy:.4f}" if accuracy is not None else ""
             progress(f"{cfg.label()}: epoch {epoch}/{cfg.epochs}, loss {train_loss:.4f}{acc_text}")
@@ -237,11 +244,9 @@ def fixres_stage(model, bn_layers, cfg: RunConfig, xtr, ytr, prepare, evaluate, 
     head = last_linear(model)
     last_bn = bn_layers[-1] if bn_layers else None
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not any(p is q for q in head.parameters())}
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for p in head.parameters():
-        p.requires_grad_(True)
-    opt = torch.optim.Adam(head.parameters(), lr=cfg.lr)
+    freeze_all_but(model, head)
+    # the optimizer takes whatever is trainable, so a freeze that failed shows in the check below
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     if last_bn is not None:
         last_bn.reset_running_stats()
         last_bn.momentum = None  # an exact average over the stage, whatever the model's momentum
@@ -269,6 +274,13 @@ def fixres_stage(model, bn_layers, cfg: RunConfig, xtr, ytr, prepare, evaluate, 
         p.requires_grad_(True)
     return evaluate(r), {"fixres_trainable": trainable, "fixres_steps": steps,
                          "fixres_bn": type(last_bn).__name__ if last_bn is not None else None}
+
+
+def freeze_all_but(model, head) -> None:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in head.parameters():
+        p.requires_grad_(True)
 
 
 def last_linear(model) -> torch.nn.Linear:

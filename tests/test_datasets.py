@@ -170,3 +170,12 @@ def test_validation_subset_is_disjoint_from_the_training_subset():
     val = subset_indices(labels, 80, exclude=train)
     assert len(val) == 80 and not set(train) & set(val)
     assert np.bincount(labels[val]).tolist() == [20] * 4
+
+
+def test_synthetic_dataset_is_deterministic(tmp_path):
+    x, y = load_arrays("synthetic:16", tmp_path, train=True)
+    assert x.shape == (10_000, 3, 16, 16) and x.dtype == np.uint8 and set(np.unique(y)) <= set(range(10))
+    x2, _ = load_arrays("synthetic:16", tmp_path / "other", train=True)
+    assert np.array_equal(np.asarray(x), np.asarray(x2))
+    with pytest.raises(UsageError, match="expected synthetic:SIDE"):
+        get_dataset("synthetic:big")

@@ -80,6 +80,21 @@ def test_xdist_gives_the_same_numbers(project, pytester):
     assert parallel["cost"]["trained"] == 8
     cell = parallel["cells"][0]
     assert (cell["a"], cell["b"], cell["verdict"]) == (serial["a"], serial["b"], serial["verdict"])
+    # the thread split: each CPU run uses its fixed share (1 thread) whichever worker ran it
+    assert {r["threads"] for r in cell["runs"]} == {1} == {r["threads"] for r in serial["runs"]}
+    assert {r["device"] for r in cell["runs"]} == {r["device"] for r in serial["runs"]}
+
+
+def test_workers_share_the_host_for_gpu_runs():
+    """The CPU side of GPU runs: cores // workers per xdist worker (faked config objects)."""
+    import types
+
+    from harness.plugin import host_share
+
+    cores = os.cpu_count() or 1
+    assert host_share(types.SimpleNamespace()) == cores
+    assert host_share(types.SimpleNamespace(workerinput={"workercount": 2})) == max(1, cores // 2)
+    assert host_share(types.SimpleNamespace(workerinput={"workercount": 64})) == 1
 
 
 @pytest.mark.parametrize("args, message", [

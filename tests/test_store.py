@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness.config import PROFILES, RunResult
+from harness.config import PROFILES, RunConfig, RunResult
 from harness.errors import RunFailed, Unavailable, UsageError
 from harness.protocol import make_config, numerics_for
 from harness.store import RunStore
@@ -32,7 +32,7 @@ def test_trains_once_then_reads(tmp_path):
     assert len(calls) == 1
     assert (first.cached, second.cached) == (False, True)
     assert second.result == first.result and second.result.accuracy == 0.7
-    assert second.config == cfg().to_dict()
+    assert RunConfig.from_dict(second.config) == cfg()
 
 
 def test_failed_run_is_stored_with_its_reason(tmp_path):
@@ -104,7 +104,7 @@ WORKER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
     from harness.store import RunStore
-    from harness.config import PROFILES, RunResult
+    from harness.config import PROFILES, RunConfig, RunResult
     from harness.protocol import make_config, numerics_for
     log, worker = sys.argv[1], sys.argv[2]
     store = RunStore({path!r}, worker=worker)

@@ -1,0 +1,244 @@
+"""Throughput benchmark: the harness against the model's own speed limit and the sources' pipeline.
+
+    python bench/throughput.py                       # CPU defaults, a few minutes on 2 cores
+    python bench/throughput.py --device cuda:0 --batch 256 --steps 20
+    python bench/throughput.py --models resnet18 --side64 none
+
+Every figure comes from this one invocation (machines are noisy: compare ratios, not runs):
+- data path alone, one epoch of a 32 px RGB set: the harness's batched on-device crop/flip/
+  normalize vs the sources' PIL transforms in a DataLoader with one worker;
+- training per model: the harness's real fine-tuning loop (finetune(), last epoch's images/s),
+  the same model on synthetic tensors already on the device (model-only, the upper bound), and
+  the sources' pipeline feeding the same model; efficiency = harness / model-only, speed-up =
+  harness / sources;
+- peak memory per configuration: each measurement runs in its own process (CUDA max allocated,
+  or the process's peak RSS on the CPU).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # CIFAR-10's, as the sources used
+
+
+# ------------------------------------------------------------------ one measurement (child process)
+def synthetic_arrays(side: int, n: int):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (n, 3, side, side), dtype=np.uint8), rng.integers(0, 10, n)
+
+
+def sources_loader(side: int, batch: int, n: int):
+    """The sources' data path: PIL images, torchvision transforms on the CPU, one DataLoader worker."""
+    import torch
+    from PIL import Image
+    from torchvision import transforms
+
+    x, y = synthetic_arrays(side, n)
+    images = [Image.fromarray(img.transpose(1, 2, 0)) for img in x]
+    tf = transforms.Compose([transforms.RandomCrop(side, padding=side // 8), transforms.RandomHorizontalFlip(),
+                             transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+
+    class PILSet(torch.utils.data.Dataset):
+        def __len__(self):
+            return n
+
+        def __getitem__(self, i):
+            return tf(images[i]), int(y[i])
+
+    return torch.utils.data.DataLoader(PILSet(), batch_size=batch, shuffle=True, num_workers=1, drop_last=True,
+                                       persistent_workers=False)
+
+
+def harness_batches(side: int, batch: int, n: int, device):
+    """The harness's data path: uint8 on the device, batched crop/flip, float, normalize."""
+    import torch
+
+    from harness.augment import random_crop_flip
+    from harness.norms import Affine, make_normalizer
+
+    x, y = synthetic_arrays(side, n)
+    xs, ys = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    normalize = make_normalizer(Affine(MEAN, STD), 3, device)
+    gen = torch.Generator().manual_seed(0)
+    perm = torch.randperm(n, generator=gen).to(device)
+    for i in range(n // batch):
+        idx = perm[i * batch:(i + 1) * batch]
+        yield normalize(random_crop_flip(xs[idx], side // 8, True, gen).float().div_(255)), ys[idx]
+
+
+def sync(device):
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def measure_data(kind: str, side: int, batch: int, n: int, device) -> float:
+    """Images per second for one epoch of the data path alone (batches materialised on the device)."""
+    start = time.perf_counter()
+    seen = 0
+    batches = harness_batches(side, batch, n, device) if kind == "harness" else sources_loader(side, batch, n)
+    for xb, _ in batches:
+        xb = xb.to(device, non_blocking=True)
+        seen += len(xb)
+    sync(device)
+    return seen / (time.perf_counter() - start)
+
+
+def build(model_name: str, side: int, device, channels_last: bool):
+    import torch
+
+    from harness.models import MODELS
+
+    spec = MODELS.get(model_name)
+    pretrained = model_name == "efficientnet_lite0"  # weights do not change the arithmetic
+    model = spec.build(10, pretrained, 0, side).to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def measure_train(kind: str, model_name: str, side: int, batch: int, steps: int, warmup: int, device, args) -> float:
+    """Training images per second: model-only, the sources' pipeline, or the harness's finetune()."""
+    import torch
+    import torch.nn.functional as F
+
+    cuda = str(device).startswith("cuda")
+    precision = "bf16" if cuda else "fp32"
+    autocast = lambda: torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda)  # noqa: E731
+    if kind == "harness":
+        from harness.config import PROFILES
+        from harness.protocol import Numerics, make_config
+        from harness.train import finetune
+
+        numerics = Numerics("cuda" if cuda else "cpu", precision, 0 if cuda else args.threads, compile=args.compile)
+        weights = "pretrained" if model_name == "efficientnet_lite0" else "scratch"
+        cfg = make_config(model=model_name, dataset=f"synthetic:{side}", norm="fixed:0.5/0.25", seed=0,
+                          profile=PROFILES["smoke"], numerics=numerics, weights=weights, batch_size=batch,
+                          train_subset=batch * max(steps, warmup), test_subset=batch, epochs=2, eval_every=2,
+                          bn_recalibration=False if model_name != "efficientnet_lite0" else True)
+        with tempfile.TemporaryDirectory() as data_dir:
+            result = finetune(cfg, str(device), Path(data_dir))
+        last = result.history[-1]  # the first epoch pays the warm-up
+        return (result.train_images / 2) / last["train_seconds"]
+    model = build(model_name, side, device, channels_last=True)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    if args.compile:
+        model = torch.compile(model)
+    model.train()
+
+    def step(xb, yb):
+        with autocast():
+            loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    if kind == "model_only":
+        xb = torch.randn(batch, 3, side, side, device=device).contiguous(memory_format=torch.channels_last)
+        yb = torch.randint(0, 10, (batch,), device=device)
+        batches = ((xb, yb) for _ in range(warmup + steps))
+    else:  # the sources' pipeline
+        batches = (
+            (xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last), yb.to(device))
+            for xb, yb in sources_loader(side, batch, batch * (warmup + steps))
+        )
+    for i, (xb, yb) in enumerate(batches):
+        if i == warmup:
+            sync(device)
+            start = time.perf_counter()
+        step(xb, yb)
+    sync(device)
+    return batch * steps / (time.perf_counter() - start)
+
+
+def child(args) -> None:
+    import torch
+
+    device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
+    if args.kind in ("harness_data", "sources_data"):
+        value = measure_data(args.kind.split("_")[0], args.side, args.batch, args.data_images, device)
+    else:
+        value = measure_train(args.kind, args.model, args.side, args.batch, args.steps, args.warmup, device, args)
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"images_per_s": value, "peak_mib": peak}))
+
+
+# ------------------------------------------------------------------ the table (parent process)
+def run_child(args, kind: str, model: str = "-", side: int = 32) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "--model", model, "--side", str(side), "--device", args.device,
+           "--batch", str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
+           "--threads", str(args.threads), "--data-images", str(args.data_images)] + (["--compile"] if args.compile else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(f"{kind} {model} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda:N. Default: %(default)s")
+    parser.add_argument("--models", default="resnet18,resnet50,densenet121,efficientnet_lite0",
+                        help="comma list. Default: %(default)s")
+    parser.add_argument("--side64", default="resnet18", help="model also measured at 64 px, or 'none'. Default: %(default)s")
+    parser.add_argument("--batch", type=int, default=64, help="training batch. Default: %(default)s")
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement. Default: %(default)s")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first. Default: %(default)s")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="intra-op threads (the harness's CPU runs use 1 by default). Default: %(default)s")
+    parser.add_argument("--data-images", type=int, default=10_000, help="images in the data-path epoch. Default: %(default)s")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the models")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="-", help=argparse.SUPPRESS)
+    parser.add_argument("--side", type=int, default=32, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        args.kind = args.child
+        return child(args)
+
+    import torch
+    from tabulate import tabulate
+
+    started = time.perf_counter()
+    print(f"device {args.device} | torch {torch.__version__} | threads {args.threads} | cores {os.cpu_count()} | "
+          f"{platform.processor() or platform.machine()}")
+    print("command: python " + " ".join(sys.argv))
+    ours, theirs = run_child(args, "harness_data"), run_child(args, "sources_data")
+    print("\nData path, one epoch of 32 px RGB images (crop with padding, flip, normalize):")
+    print(tabulate([[f"{ours['images_per_s']:,.0f}", f"{theirs['images_per_s']:,.0f}",
+                     f"{ours['images_per_s'] / theirs['images_per_s']:.1f}x"]],
+                   headers=["harness img/s", "sources' img/s (PIL + DataLoader, 1 worker)", "ratio"], tablefmt="github"))
+    configs = [(m, 32) for m in args.models.split(",")]
+    if args.side64 != "none":
+        configs.append((args.side64, 64))
+    rows = []
+    for model, side in configs:
+        h, m, s = (run_child(args, kind, model, side) for kind in ("harness", "model_only", "sources"))
+        rows.append([f"{model} @{side}px", f"{h['images_per_s']:,.1f}", f"{m['images_per_s']:,.1f}",
+                     f"{s['images_per_s']:,.1f}", f"{h['images_per_s'] / m['images_per_s']:.2f}",
+                     f"{h['images_per_s'] / s['images_per_s']:.2f}x",
+                     f"{h['peak_mib']:,.0f} / {m['peak_mib']:,.0f} / {s['peak_mib']:,.0f}"])
+    print(f"\nTraining, batch {args.batch}, {args.steps} timed steps after {args.warmup} (harness: its last epoch):")
+    print(tabulate(rows, headers=["config", "harness img/s", "model-only img/s", "sources img/s",
+                                  "efficiency", "speed-up", "peak MiB (h / m / s)"], tablefmt="github"))
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()

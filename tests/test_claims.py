@@ -1,0 +1,68 @@
+"""The catalogue at smoke scale: every claim module runs end to end and yields verdicts, tables
+and figures. One subprocess session over the real claims/ with a temporary store and report."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+CLAIMS = {"dataset_stats", "instance_norm", "minmax_norm", "pretrain_beats_none", "none_as_good", "rounded_stats",
+          "plateau", "zero_shot_scan", "init_compensation", "init_beats_default", "strong_std",
+          "std_estimators_equivalent", "fixres_test_res", "fixres_finetune"}
+
+
+@pytest.fixture(scope="module")
+def smoke_session(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("catalogue")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NORMCLAIMS_DATA_DIR": str(tmp_path_factory.getbasetemp() / "data")}
+    cmd = [sys.executable, "-m", "pytest", str(ROOT / "claims"), "-q", "-p", "no:cacheprovider", "--profile=smoke",
+           "--seeds=3", "--gpus=cpu", f"--store={tmp / 'runs.sqlite'}", f"--report-dir={tmp / 'reports'}"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]  # 1: some claim refuted
+    return tmp / "reports", json.loads((tmp / "reports" / "summary.json").read_text()), proc
+
+
+def test_every_claim_gives_verdicts_offline(smoke_session):
+    _, data, _ = smoke_session
+    names = {c["name"] for c in data["claims"]}
+    assert names == CLAIMS
+    for claim in data["claims"]:
+        judged = [c for c in claim["cells"] if c["verdict"] != "invalid" and len(c["seeds"]) == 3]
+        assert judged, f"{claim['name']} has no offline cell with 3 seeds"
+        assert all(c["reason"] for c in claim["cells"])
+
+
+def test_report_has_the_figures_and_tables(smoke_session):
+    reports, data, _ = smoke_session
+    md = (reports / "summary.md").read_text()
+    by_name = {c["name"]: c for c in data["claims"]}
+    for name in ("dataset_stats", "plateau", "zero_shot_scan", "fixres_test_res"):
+        assert by_name[name]["figures"], name
+        for figure in by_name[name]["figures"]:
+            assert (reports / figure).stat().st_size > 1000 and f"]({figure})" in md
+    assert "std estimates of each dataset's train split" in md
+    assert "| mnist " in md and "| fashion_mnist " in md
+    assert "0.3081" in md and "0.3015" in md  # MNIST's exact and weak std
+
+
+def test_guards_hold_in_the_catalogue(smoke_session):
+    _, data, _ = smoke_session
+    runs = [r for claim in data["claims"] for c in claim["cells"] for r in c["runs"]]
+    trained = [r for r in runs if r["steps"]]
+    assert trained and all(r["steps"] > 0 for r in trained)
+    zero_shot = [r for c in next(x for x in data["claims"] if x["name"] == "zero_shot_scan")["cells"] for r in c["runs"]
+                 if r["history"] == []]
+    assert zero_shot and all(r["steps"] == 0 for r in zero_shot)
+    fixres = next(x for x in data["claims"] if x["name"] == "fixres_finetune")["cells"][0]["runs"]
+    assert all(set(r["metrics"]) >= {"test@20", "test@28", "fixres@28"} for r in fixres)
+
+
+def test_resnet50_selects_only_resnet50_fixres_cells():
+    out = subprocess.run([sys.executable, "-m", "pytest", "claims/test_fixres.py", "-k", "resnet50", "--collect-only", "-q",
+                          "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    items = [line for line in out.stdout.splitlines() if "::" in line]
+    assert items and all("resnet50" in line for line in items)
