@@ -168,9 +168,12 @@ def draw_figures(claim: dict, out_dir: Path) -> tuple[list[Path], list[dict]]:
     path = curves(claim["name"], claim["cells"], out_dir)
     if path:
         figures.append(path)
+    tables: dict[str, dict] = {}
     for title, cell_id, data, n in average_heatmaps(claim["extras"]):
         figures.append(heatmap(claim["name"], title, cell_id, data, out_dir, seeds=n))
-    tables: dict[str, dict] = {}
+        key = f"{title}, {cell_id}, mean of {n} seed(s) ({data.get('unit', '')})"
+        tables[key] = {"title": key, "headers": [f"{data['y_label']} \\ {data['x_label']}", *data["x"]],
+                       "rows": [[y, *(round(v, 2) for v in row)] for y, row in zip(data["y"], data["z"])]}
     for e in claim["extras"]:  # rows of one title, from any cell or seed, make one table
         if e["kind"] == "table":
             table = tables.setdefault(e["title"], {"title": e["title"], "headers": e["data"]["headers"], "rows": []})
