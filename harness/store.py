@@ -89,6 +89,12 @@ class RunStore:
             raise UsageError(f"run store {self.path} is not a readable SQLite database ({exc}); move it aside or pass another --store") from None
         self._ready = True
 
+    def _shared(self) -> sqlite3.Connection:
+        """This process's long-lived connection for reads (a session looks up hundreds of runs)."""
+        if getattr(self, "_reader", None) is None or self._reader_pid != os.getpid():
+            self._reader, self._reader_pid = self._connect(), os.getpid()
+        return self._reader
+
     def _connect(self) -> sqlite3.Connection:
         if not self._ready:
             self._open_schema()
@@ -182,6 +188,9 @@ class RunStore:
         (including Unavailable and KeyboardInterrupt) stores nothing and releases the lease.
         """
         key = cfg.key()
+        found = self._lookup(self._shared(), key)  # the common case, a finished run: no write lock
+        if found is not None:
+            return found
         db = self._connect()
         try:
             waited = False

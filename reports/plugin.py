@@ -6,6 +6,7 @@ reports, with the evidence in user_properties, and only the controller sees the 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -133,10 +134,10 @@ class Reporter:
 
         out_dir = Path(self.config.rootpath) / self.config.getoption("--report-dir")
         out_dir.mkdir(parents=True, exist_ok=True)
-        for old in out_dir.glob("*.png"):  # figures of an earlier session would be linked from nowhere
-            old.unlink()
+        drawn = FigureCache(out_dir)
         for claim in result["claims"]:
-            claim["figures"], claim["tables"] = draw_figures(claim, out_dir)
+            claim["figures"], claim["tables"] = draw_figures(claim, out_dir, drawn)
+        drawn.finish()
         md = render_markdown(result["header"], result["claims"])
         data = {"header": result["header"], "claims": [
             {**{k: v for k, v in c.items() if k not in ("cells", "figures")}, "cells": [cell_json(x) for x in c["cells"]],
@@ -160,17 +161,49 @@ class Reporter:
             tr.write_line(f"report: {path}")
 
 
-def draw_figures(claim: dict, out_dir: Path) -> tuple[list[Path], list[dict]]:
-    """Curves and heat maps as PNG files in out_dir; tables (deduplicated by title) for the Markdown."""
-    from reports.figures import average_heatmaps, curves, heatmap
+class FigureCache:
+    """Redraw a figure only when its data changed (a cached session draws nothing), and remove
+    the figures of earlier sessions that this one no longer links."""
 
+    def __init__(self, out_dir: Path):
+        self.index_path = out_dir / ".figures.json"
+        try:
+            self.index = json.loads(self.index_path.read_text())
+        except (OSError, ValueError):
+            self.index = {}
+        self.out_dir, self.kept = out_dir, {}
+
+    def get(self, name: str, data, draw) -> Path | None:
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+        path = self.out_dir / name
+        if self.index.get(name) != digest or not path.is_file():
+            path = draw()
+            if path is None:
+                return None
+        self.kept[path.name] = digest
+        return path
+
+    def finish(self) -> None:
+        for old in self.out_dir.glob("*.png"):
+            if old.name not in self.kept:
+                old.unlink()
+        atomic_write(self.index_path, json.dumps(self.kept, indent=1))
+
+
+def draw_figures(claim: dict, out_dir: Path, cache: "FigureCache | None" = None) -> tuple[list[Path], list[dict]]:
+    """Curves and heat maps as PNG files in out_dir; tables (deduplicated by title) for the Markdown."""
+    from reports.figures import average_heatmaps, curves, heatmap, slug
+
+    cache = cache or FigureCache(out_dir)
     figures = []
-    path = curves(claim["name"], claim["cells"], out_dir)
+    curve_data = [(c.cell_id, sorted((r["key"], r["norm"], r.get("history")) for r in c.runs)) for c in claim["cells"]]
+    path = cache.get(f"{slug(claim['name'])}-curves.png", curve_data, lambda: curves(claim["name"], claim["cells"], out_dir))
     if path:
         figures.append(path)
     tables: dict[str, dict] = {}
     for title, cell_id, data, n in average_heatmaps(claim["extras"]):
-        figures.append(heatmap(claim["name"], title, cell_id, data, out_dir, seeds=n))
+        name = f"{slug(claim['name'])}-{slug(title)}-{slug(cell_id)}.png"
+        figures.append(cache.get(name, [data, n], lambda: heatmap(claim["name"], title, cell_id, data, out_dir, seeds=n)))
         key = f"{title}, {cell_id}, mean of {n} seed(s) ({data.get('unit', '')})"
         tables[key] = {"title": key, "headers": [f"{data['y_label']} \\ {data['x_label']}", *data["x"]],
                        "rows": [[y, *(round(v, 2) for v in row)] for y, row in zip(data["y"], data["z"])]}
