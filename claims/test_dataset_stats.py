@@ -13,8 +13,8 @@ Cells    the source's grid (ResNet18/50, DenseNet121/161 x CIFAR-10/100, SVHN, T
 """
 import pytest
 
-SOURCE_MODELS = ("resnet18", "resnet50", "densenet121", "densenet161")
-SOURCE_DATASETS = ("cifar10", "cifar100", "svhn", "tiny_imagenet_200")
+from harness.recipes import SOURCE_DATASETS, SOURCE_MODELS
+
 OFFLINE_CELLS = (("efficientnet_lite0", "fashion_mnist"), ("efficientnet_lite0", "mnist"))
 
 pytestmark = pytest.mark.claim(

@@ -9,9 +9,9 @@ Margin   1.0 accuracy point, fixed before any run; it also lets (a) be refuted b
 """
 import pytest
 
-SOURCE = dict(models=("resnet18", "resnet50", "densenet121", "densenet161"),
-              datasets=("cifar10", "cifar100", "svhn", "tiny_imagenet_200"),
-              cells=(("efficientnet_lite0", "fashion_mnist"),))
+from harness.recipes import SOURCE_DATASETS, SOURCE_MODELS
+
+SOURCE = dict(models=SOURCE_MODELS, datasets=SOURCE_DATASETS, cells=(("efficientnet_lite0", "fashion_mnist"),))
 
 
 @pytest.mark.claim("pretrain_beats_none", title="pretraining stats beat no normalization",

@@ -10,9 +10,9 @@ Margin   (b) 1.0 accuracy point, the size of the gaps source 000 read as "surpri
 """
 import pytest
 
-SOURCE = dict(models=("resnet18", "resnet50", "densenet121", "densenet161"),
-              datasets=("cifar10", "cifar100", "svhn", "tiny_imagenet_200"),
-              cells=(("efficientnet_lite0", "fashion_mnist"),))
+from harness.recipes import SOURCE_DATASETS, SOURCE_MODELS
+
+SOURCE = dict(models=SOURCE_MODELS, datasets=SOURCE_DATASETS, cells=(("efficientnet_lite0", "fashion_mnist"),))
 
 
 @pytest.mark.claim("instance_norm", title="per-image standardisation is worse than dataset stats",

@@ -5,6 +5,10 @@ import numpy as np
 
 from harness.config import Profile
 
+# Source 000's grid: the models and datasets of its Tables 2 and 3
+SOURCE_MODELS = ("resnet18", "resnet50", "densenet121", "densenet161")
+SOURCE_DATASETS = ("cifar10", "cifar100", "svhn", "tiny_imagenet_200")
+
 
 def lenet_002(profile: Profile) -> dict:
     """Source 002's LeNet recipe on MNIST, from scratch: Adadelta lr 1.0, batch 64, an LR plateau
