@@ -16,24 +16,18 @@ import numpy as np
 import pytest
 
 from harness.evidence import Arm
-from harness.recipes import fixed_norm, lenet_002, mean_std_grid, plateau_share, short_finetune
+from harness.recipes import fixed_norm, mean_std_grid, plateau_share, recipe_for
 
 PLATEAU_MARGIN = 2.0  # accuracy points from the seed's best cell
 PLATEAU_SHARE = 0.5  # share of cells the claim commits to
-
-
-def recipe(model, profile, scan=False):
-    if model == "lenet":
-        return lenet_002(profile)
-    return short_finetune(profile) if scan else {}
 
 
 @pytest.mark.claim("rounded_stats", title="one-digit stats are equivalent to the exact ones", source="002",
                    cells=(("lenet", "mnist"), ("efficientnet_lite0", "fashion_mnist"), ("resnet18", "cifar10")),
                    kind="equivalence", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3)
 def test_rounded_stats_are_equivalent(finetune, evidence, profile, model, dataset, seed):
-    rounded = finetune(model=model, dataset=dataset, norm="dataset_1digit", seed=seed, **recipe(model, profile))
-    exact = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe(model, profile))
+    rounded = finetune(model=model, dataset=dataset, norm="dataset_1digit", seed=seed, **recipe_for(model, profile))
+    exact = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe_for(model, profile))
     evidence.equivalent(rounded, exact)
 
 
@@ -54,7 +48,7 @@ def heatmap(means, stds, values) -> dict:
                    cells=(("lenet", "mnist"), ("efficientnet_lite0", "fashion_mnist"), ("resnet18", "cifar10")),
                    kind="superiority", test="paired_t", alpha=0.05, min_seeds=3, max_seeds=3)
 def test_plateau(finetune, evidence, profile, model, dataset, seed):
-    means, stds, runs = scan(finetune, model, dataset, seed, profile, **recipe(model, profile, scan=True))
+    means, stds, runs = scan(finetune, model, dataset, seed, profile, **recipe_for(model, profile, scan=True))
     flat = [r for row in runs for r in row]
     acc = [[r.accuracy if r.ok else np.nan for r in row] for row in runs]
     evidence.extra("heatmap", "fine-tuned accuracy over the grid", heatmap(means, stds, acc))

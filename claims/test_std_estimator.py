@@ -14,14 +14,10 @@ Margin   1.0 accuracy point (also lets (a) be refuted by equivalence).
 import pytest
 
 from harness.datasets import ESTIMATORS, dataset_stats
-from harness.recipes import lenet_002
+from harness.recipes import SOURCE_DATASETS, recipe_for
 
-SOURCE = dict(models=("resnet18",), datasets=("cifar10", "cifar100", "svhn", "tiny_imagenet_200"),
+SOURCE = dict(models=("resnet18",), datasets=SOURCE_DATASETS,
               cells=(("efficientnet_lite0", "fashion_mnist"), ("lenet", "mnist")))
-
-
-def recipe(model, profile):
-    return lenet_002(profile) if model == "lenet" else {}
 
 
 def record_estimates(evidence, data_dir, dataset):
@@ -36,8 +32,8 @@ def record_estimates(evidence, data_dir, dataset):
 @pytest.mark.claim("strong_std", title="the exact std beats the average per-image std", source="001",
                    kind="superiority", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, **SOURCE)
 def test_strong_beats_weak(finetune, evidence, data_dir, profile, model, dataset, seed):
-    strong = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe(model, profile))
-    weak = finetune(model=model, dataset=dataset, norm="dataset_weak", seed=seed, **recipe(model, profile))
+    strong = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe_for(model, profile))
+    weak = finetune(model=model, dataset=dataset, norm="dataset_weak", seed=seed, **recipe_for(model, profile))
     if seed == 0:
         record_estimates(evidence, data_dir, dataset)  # the data is at hand once the runs exist
     evidence.greater(strong, weak)
@@ -46,6 +42,6 @@ def test_strong_beats_weak(finetune, evidence, data_dir, profile, model, dataset
 @pytest.mark.claim("std_estimators_equivalent", title="the exact and per-image-average stds are equivalent",
                    source="001", kind="equivalence", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, **SOURCE)
 def test_strong_and_weak_are_equivalent(finetune, evidence, profile, model, dataset, seed):
-    strong = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe(model, profile))
-    weak = finetune(model=model, dataset=dataset, norm="dataset_weak", seed=seed, **recipe(model, profile))
+    strong = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe_for(model, profile))
+    weak = finetune(model=model, dataset=dataset, norm="dataset_weak", seed=seed, **recipe_for(model, profile))
     evidence.equivalent(strong, weak)

@@ -29,6 +29,14 @@ def short_finetune(profile: Profile) -> dict:
     return {"train_subset": min(profile.train_subset or 1000, 1000), "epochs": 1}
 
 
+def recipe_for(model: str, profile: Profile, scan: bool = False) -> dict:
+    """Settings a claim passes for `model`: source 002's recipe for LeNet; for pretrained models the
+    profile's budget, or the shorter one for scans of many cells."""
+    if model == "lenet":
+        return lenet_002(profile)
+    return short_finetune(profile) if scan else {}
+
+
 def mean_std_grid(profile: Profile) -> tuple[np.ndarray, np.ndarray]:
     """Source 002's scan: mean linspace(-2, 3), std geomspace(0.02, 2); 15 x 15 in the paper
     profile, 3 x 3 otherwise (the corners and centre of the same ranges)."""

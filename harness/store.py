@@ -123,14 +123,6 @@ class RunStore:
             raise UsageError(f"run store {self.path} holds a damaged row for run {key[:12]} ({exc}); pass --rerun to retrain it") from None
         return Record(key, config, row[1], result, row[3], cached=True)
 
-    def all_runs(self) -> list[Record]:
-        db = self._connect()
-        try:
-            keys = [r[0] for r in db.execute("SELECT key FROM runs ORDER BY finished")]
-            return [r for r in (self._lookup(db, k) for k in keys) if r is not None]
-        finally:
-            db.close()
-
     # ------------------------------------------------------------------ leases
     def _lease_is_dead(self, host: str, pid: int, heartbeat: float) -> bool:
         if time.time() - heartbeat > LEASE_TTL_S:

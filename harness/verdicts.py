@@ -43,6 +43,7 @@ class CellResult:
     p_raw: float = float("nan")  # p-value of the claim's H1
     p_adjusted: float = float("nan")  # Holm-adjusted within the family
     p_against: float = float("nan")  # adjusted p-value of the evidence against H1, where the rule has one
+    against_why: str = "significantly the other way"  # which evidence p_against measures
     verdict: str = "inconclusive"
     reason: str = ""
     runs: list[dict] = field(default_factory=list)
@@ -83,15 +84,18 @@ def p_for_claim(pre: dict, d: np.ndarray) -> float:
     return noninferiority(d, pre["margin"], pre["test"])
 
 
-def p_against_claim(pre: dict, d: np.ndarray) -> float:
-    """p-value of the evidence against a superiority H1: the opposite direction, or equivalence
-    when a margin is stated (whichever is stronger). NaN for the kinds refuted by their CI."""
+def p_against_claim(pre: dict, d: np.ndarray) -> tuple[float, str]:
+    """p-value of the evidence against a superiority H1, and what it measures: the opposite
+    direction, or equivalence when a margin is stated (whichever is stronger). NaN for the kinds
+    refuted by their CI."""
     if pre["kind"] != "superiority":
-        return float("nan")
+        return float("nan"), ""
     opposite = p_value(pre["test"], d, "less")
     if pre.get("margin"):
-        return min(opposite, tost(d, pre["margin"], pre["test"]))
-    return opposite
+        equivalence = tost(d, pre["margin"], pre["test"])
+        if equivalence <= opposite:
+            return equivalence, f"equivalent within ±{pre['margin']} pt (TOST)"
+    return opposite, "significantly the other way"
 
 
 def testable(c: CellResult) -> bool:
@@ -112,9 +116,9 @@ def decide(families: list[list[CellResult]]) -> None:
                     (c.ci_low, c.ci_high), c.ci_method = bca_interval(c.diffs), "BCa bootstrap"
                 c.p_raw = p_for_claim(c.prereg, c.diffs)
         tested = [c for c in family if testable(c)]
-        for c, p_up, p_down in zip(tested, holm([c.p_raw for c in tested]),
-                                   holm([p_against_claim(c.prereg, c.diffs) for c in tested])):
-            c.p_adjusted, c.p_against = float(p_up), float(p_down)
+        against = [p_against_claim(c.prereg, c.diffs) for c in tested]
+        for c, p_up, p_down, (_, why) in zip(tested, holm([c.p_raw for c in tested]), holm([p for p, _ in against]), against):
+            c.p_adjusted, c.p_against, c.against_why = float(p_up), float(p_down), why
             c.verdict, c.reason = rule(c)
         for c in family:
             if c.failures:
@@ -135,9 +139,7 @@ def rule(c: CellResult) -> tuple[str, str]:
             return "supported", f"{numbers}; {holm_p} < {alpha}"
         two_sided_wrong_way = pre["alternative"] == "two-sided" and c.p_adjusted < alpha and s.mean_diff < 0
         if two_sided_wrong_way or c.p_against < alpha:
-            d = c.diffs
-            equivalent = bool(margin) and tost(d, margin, pre["test"]) <= p_value(pre["test"], d, "less")
-            why = f"equivalent within ±{margin} pt (TOST)" if equivalent and not two_sided_wrong_way else "significantly the other way"
+            why = "significantly the other way" if two_sided_wrong_way else c.against_why
             p = c.p_adjusted if two_sided_wrong_way else c.p_against
             return "refuted", f"{numbers}: {why}, Holm p = {p:.3g}"
         return "inconclusive", f"{numbers}; {holm_p}; {mde}"

@@ -5,7 +5,7 @@ import math
 
 from tabulate import tabulate
 
-from harness.verdicts import CellResult, count_line
+from harness.verdicts import CellResult
 
 VERDICT_MARK = {"supported": "✅ supported", "refuted": "❌ refuted", "inconclusive": "➖ inconclusive", "invalid": "⚠️ invalid"}
 H1_TEXT = {
@@ -119,6 +119,3 @@ def cell_json(c: CellResult) -> dict:
         "verdict": c.verdict, "reason": c.reason, "failures": c.failures, "runs": c.runs,
     }
 
-
-def overall_count(claims: list[dict]) -> str:
-    return count_line([c for claim in claims for c in claim["cells"]])
