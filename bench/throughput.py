@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness.devices import available_cores  # noqa: E402  (after the path: runs from a checkout)
+
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # CIFAR-10's, as the sources used
 
 
@@ -63,8 +65,9 @@ def sources_loader(side: int, batch: int, n: int):
                                        persistent_workers=False)
 
 
-def harness_batches(side: int, batch: int, n: int, device):
-    """The harness's data path: uint8 on the device, batched crop/flip, float, normalize."""
+def harness_loader(side: int, batch: int, n: int, device):
+    """The harness's data path: uint8 on the device, batched crop/flip, float, normalize.
+    Returns a function giving one epoch's batches (the dataset is put on the device once)."""
     import torch
 
     from harness.augment import random_crop_flip
@@ -74,10 +77,14 @@ def harness_batches(side: int, batch: int, n: int, device):
     xs, ys = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     normalize = make_normalizer(Affine(MEAN, STD), 3, device)
     gen = torch.Generator().manual_seed(0)
-    perm = torch.randperm(n, generator=gen).to(device)
-    for i in range(n // batch):
-        idx = perm[i * batch:(i + 1) * batch]
-        yield normalize(random_crop_flip(xs[idx], side // 8, True, gen).float().div_(255)), ys[idx]
+
+    def epoch():
+        perm = torch.randperm(n, generator=gen).to(device)
+        for i in range(n // batch):
+            idx = perm[i * batch:(i + 1) * batch]
+            yield normalize(random_crop_flip(xs[idx], side // 8, True, gen).float().div_(255)), ys[idx]
+
+    return epoch
 
 
 def sync(device):
@@ -87,16 +94,25 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def measure_data(kind: str, side: int, batch: int, n: int, device) -> float:
-    """Images per second for one epoch of the data path alone (batches materialised on the device)."""
-    start = time.perf_counter()
-    seen = 0
-    batches = harness_batches(side, batch, n, device) if kind == "harness" else sources_loader(side, batch, n)
-    for xb, _ in batches:
-        xb = xb.to(device, non_blocking=True)
-        seen += len(xb)
-    sync(device)
-    return seen / (time.perf_counter() - start)
+def measure_data(kind: str, side: int, batch: int, n: int, device, repeats: int) -> float:
+    """Images per second of the data path alone (batches materialised on the device): the best of
+    `repeats` epochs. Building the dataset is not timed; starting the sources' worker is (it
+    restarts every epoch in their loop)."""
+    if kind == "harness":
+        epoch = harness_loader(side, batch, n, device)
+    else:
+        loader = sources_loader(side, batch, n)
+        epoch = lambda: iter(loader)  # noqa: E731
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        seen = 0
+        for xb, _ in epoch():
+            xb = xb.to(device, non_blocking=True)
+            seen += len(xb)
+        sync(device)
+        best = max(best, seen / (time.perf_counter() - start))
+    return best
 
 
 def build(model_name: str, side: int, device, channels_last: bool):
@@ -111,7 +127,8 @@ def build(model_name: str, side: int, device, channels_last: bool):
 
 
 def measure_train(kind: str, model_name: str, side: int, batch: int, steps: int, warmup: int, device, args) -> float:
-    """Training images per second: model-only, the sources' pipeline, or the harness's finetune()."""
+    """Training images per second: model-only, the sources' pipeline, or the harness's finetune().
+    Each is the best of `args.repeats` windows of `steps` steps after `warmup` untimed ones."""
     import torch
     import torch.nn.functional as F
 
@@ -123,16 +140,16 @@ def measure_train(kind: str, model_name: str, side: int, batch: int, steps: int,
         from harness.protocol import Numerics, make_config
         from harness.train import finetune
 
-        numerics = Numerics("cuda" if cuda else "cpu", precision, 0 if cuda else args.threads, compile=args.compile)
+        numerics = Numerics("cuda" if cuda else "cpu", precision, compile=args.compile)
         weights = "pretrained" if model_name == "efficientnet_lite0" else "scratch"
+        epochs = 1 + args.repeats  # the first epoch is the warm-up; an epoch is one timed window
         cfg = make_config(model=model_name, dataset=f"synthetic:{side}", norm="fixed:0.5/0.25", seed=0,
                           profile=PROFILES["smoke"], numerics=numerics, weights=weights, batch_size=batch,
-                          train_subset=batch * max(steps, warmup), test_subset=batch, epochs=2, eval_every=2,
+                          train_subset=batch * steps, test_subset=batch, epochs=epochs, eval_every=epochs,
                           bn_recalibration=True)  # a few steps: re-estimate rather than trip the stale-BN guard
         with tempfile.TemporaryDirectory() as data_dir:
-            result = finetune(cfg, str(device), Path(data_dir))
-        last = result.history[-1]  # the first epoch pays the warm-up
-        return (result.train_images / 2) / last["train_seconds"]
+            result = finetune(cfg, str(device), Path(data_dir), threads=args.threads)
+        return max(batch * steps / h["train_seconds"] for h in result.history[1:])
     model = build(model_name, side, device, channels_last=True)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     if args.compile:
@@ -146,22 +163,26 @@ def measure_train(kind: str, model_name: str, side: int, batch: int, steps: int,
         loss.backward()
         opt.step()
 
+    total = warmup + steps * args.repeats
     if kind == "model_only":
         xb = torch.randn(batch, 3, side, side, device=device).contiguous(memory_format=torch.channels_last)
         yb = torch.randint(0, 10, (batch,), device=device)
-        batches = ((xb, yb) for _ in range(warmup + steps))
+        batches = ((xb, yb) for _ in range(total))
     else:  # the sources' pipeline
         batches = (
             (xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last), yb.to(device))
-            for xb, yb in sources_loader(side, batch, batch * (warmup + steps))
+            for xb, yb in sources_loader(side, batch, batch * total)
         )
+    best = 0.0
     for i, (xb, yb) in enumerate(batches):
-        if i == warmup:
+        if i >= warmup and (i - warmup) % steps == 0:  # a window starts
             sync(device)
             start = time.perf_counter()
         step(xb, yb)
-    sync(device)
-    return batch * steps / (time.perf_counter() - start)
+        if i >= warmup and (i - warmup) % steps == steps - 1:  # a window ends
+            sync(device)
+            best = max(best, batch * steps / (time.perf_counter() - start))
+    return best
 
 
 def child(args) -> None:
@@ -170,7 +191,7 @@ def child(args) -> None:
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     if args.kind in ("harness_data", "sources_data"):
-        value = measure_data(args.kind.split("_")[0], args.side, args.data_batch, args.data_images, device)
+        value = measure_data(args.kind.split("_")[0], args.side, args.data_batch, args.data_images, device, args.repeats)
     else:
         value = measure_train(args.kind, args.model, args.side, args.batch, args.steps, args.warmup, device, args)
     if device.type == "cuda":
@@ -184,7 +205,7 @@ def child(args) -> None:
 def run_child(args, kind: str, model: str = "-", side: int = 32) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, "--model", model, "--side", str(side), "--device", args.device,
            "--batch", str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--threads", str(args.threads), "--data-images", str(args.data_images),
+           "--threads", str(args.threads), "--repeats", str(args.repeats), "--data-images", str(args.data_images),
            "--data-batch", str(args.data_batch)] + (["--compile"] if args.compile else [])
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if out.returncode != 0:
@@ -199,10 +220,12 @@ def main() -> None:
                         help="comma list. Default: %(default)s")
     parser.add_argument("--side64", default="resnet18", help="model also measured at 64 px, or 'none'. Default: %(default)s")
     parser.add_argument("--batch", type=int, default=64, help="training batch. Default: %(default)s")
-    parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement. Default: %(default)s")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first. Default: %(default)s")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="intra-op threads (the harness's CPU runs use 1 by default). Default: %(default)s")
+    parser.add_argument("--steps", type=int, default=4, help="steps per timed window. Default: %(default)s")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed windows per measurement; the best counts (noise only slows). Default: %(default)s")
+    parser.add_argument("--threads", type=int, default=available_cores(),
+                        help="intra-op threads, as one harness process on this machine uses. Default: %(default)s")
     parser.add_argument("--data-images", type=int, default=10_000, help="images in the data-path epoch. Default: %(default)s")
     parser.add_argument("--data-batch", type=int, default=256, help="batch of the data-path epoch. Default: %(default)s")
     parser.add_argument("--compile", action="store_true", help="torch.compile the models")

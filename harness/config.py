@@ -45,7 +45,6 @@ class RunConfig:
     device_type: str = "cpu"  # "cpu" or "cuda": numerics differ between them
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; BatchNorm stays fp32)
     channels_last: bool = True  # NHWC memory format (faster for these convnets on CPU and GPU)
-    cpu_threads: int = 1  # intra-op threads of a CPU run (CPU results depend on it); 0 on CUDA
     compile: bool = False  # torch.compile the model (opt-in: compile time pays off only on long runs)
     profile: str = "quick"  # the profile that set the budget fields above
 

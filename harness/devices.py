@@ -20,6 +20,19 @@ def visible_gpu_count() -> int:
     return torch.cuda.device_count()
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one, e.g. under taskset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def core_share(cores: int, workers: int) -> int:
+    """Intra-op threads of one of `workers` processes sharing `cores`: all of them for one process,
+    one each for as many workers as cores. (Oversubscribing cores makes every run slower.)"""
+    return max(1, cores // max(1, workers))
+
+
 def parse_gpus(value: str | None, visible: int) -> list[str]:
     """--gpus value -> device strings, one per slot that workers are dealt onto.
 

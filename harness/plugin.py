@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from harness.claims import ClaimSpec, check_power, claim_from_marker, select_cells
 from harness.config import DEFAULT_PROFILE, PROFILES, Profile, get_profile
-from harness.devices import device_for_worker, parse_gpus, visible_gpu_count
+from harness.devices import available_cores, core_share, device_for_worker, parse_gpus, visible_gpu_count
 from harness.errors import Unavailable, UsageError
 from harness.evidence import CELL_TAG, Evidence, Run
 
@@ -29,7 +28,7 @@ class Settings:
     seeds: int
     devices: list[str]
     device: str  # this process's device
-    cpu_threads: int
+    threads: int  # intra-op threads of this process's runs: --cpu-threads, else its share of the cores
     data_dir: Path
     store_path: Path
     fresh_after: float | None  # --rerun: ignore runs finished before this session
@@ -63,9 +62,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="comma list of models replacing each claim's model axis. Default: the claim's")
     group.addoption("--datasets", metavar="LIST", default=None,
                     help="comma list of datasets (or folder:PATH) replacing each claim's dataset axis. Default: the claim's")
-    group.addoption("--cpu-threads", metavar="N", default="1",
-                    help="intra-op threads of each CPU run (CPU results depend on it, so it is part of a run's "
-                         "identity); use xdist (-n) for parallel runs. Default: %(default)r")
+    group.addoption("--cpu-threads", metavar="N", default=None,
+                    help="intra-op threads of each run (recorded with it; CPU results are bitwise reproducible "
+                         "at a fixed count). Default: each process's share of the cores, cores // xdist workers")
     group.addoption("--compile", action="store_true", default=False,
                     help="torch.compile each model (part of a run's identity). Default: %(default)r")
     group.addoption("--correction", metavar="SCOPE", default="claim", choices=("claim", "session"),
@@ -103,12 +102,15 @@ def read_settings(config: pytest.Config) -> Settings:
     opt = config.getoption
     profile = get_profile(opt("--profile"))
     seeds = positive_int("--seeds", opt("--seeds")) if opt("--seeds") is not None else profile.seeds
-    cpu_threads = positive_int("--cpu-threads", opt("--cpu-threads"))
     gpus = opt("--gpus")
     visible = 0 if gpus is not None and gpus.strip().lower() == "cpu" else visible_gpu_count()
     devices = parse_gpus(gpus, visible)
     workerinput = getattr(config, "workerinput", None)
     worker = workerinput["workerid"] if workerinput else "main"
+    if opt("--cpu-threads") is not None:
+        threads = positive_int("--cpu-threads", opt("--cpu-threads"))
+    else:
+        threads = core_share(available_cores(), workerinput["workercount"] if workerinput else 1)
     rootdir = Path(config.rootpath)
     data_dir = Path(opt("--data-dir")).expanduser() if opt("--data-dir") else default_data_dir()
     fresh_after = None
@@ -116,7 +118,7 @@ def read_settings(config: pytest.Config) -> Settings:
         fresh_after = workerinput["normclaims_session_start"] if workerinput else time.time()
     return Settings(
         profile=profile, seeds=seeds, devices=devices, device=device_for_worker(devices, worker),
-        cpu_threads=cpu_threads, data_dir=data_dir.resolve(), store_path=(rootdir / opt("--store")).resolve(),
+        threads=threads, data_dir=data_dir.resolve(), store_path=(rootdir / opt("--store")).resolve(),
         fresh_after=fresh_after,
         models=name_list(opt("--models"), MODELS.get),
         datasets=name_list(opt("--datasets"), get_dataset),
@@ -247,12 +249,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
-def host_share(config: pytest.Config) -> int:
-    """A worker's share of the host's cores (for the CPU side of GPU runs): cores // workers."""
-    workers = getattr(config, "workerinput", {}).get("workercount", 1)
-    return max(1, (os.cpu_count() or 1) // workers)
-
-
 @pytest.fixture
 def finetune(request: pytest.FixtureRequest):
     """finetune(model=..., dataset=..., norm=..., seed=..., **RunConfig overrides) -> Run.
@@ -266,7 +262,7 @@ def finetune(request: pytest.FixtureRequest):
     settings: Settings = request.config.stash[SETTINGS]
     store = request.config.stash[STORE]
     device_type = "cuda" if settings.device.startswith("cuda") else "cpu"
-    numerics = numerics_for(device_type, settings.cpu_threads, request.config.getoption("--compile"))
+    numerics = numerics_for(device_type, request.config.getoption("--compile"))
 
     def run(*, model: str, dataset: str, norm: str, seed: int, **overrides) -> Run:
         try:
@@ -282,7 +278,7 @@ def finetune(request: pytest.FixtureRequest):
             require(c.dataset, settings.data_dir, c.model, c.weights)
             log.info("training %s on %s", c.label(), settings.device)
             return train_run(c, settings.device, settings.data_dir, progress=log.info,
-                             host_threads=host_share(request.config))
+                             threads=settings.threads)
 
         try:
             record: Record = store.get_or_run(cfg, train, on_wait=log.info)

@@ -36,15 +36,14 @@ def planned_steps(train_images: int | None, batch_size: int, epochs: int) -> int
 class Numerics:
     device_type: str  # "cpu" or "cuda"
     precision: str  # "fp32" or "bf16"
-    cpu_threads: int  # intra-op threads of each CPU run; 0 on CUDA
     channels_last: bool = True  # measured faster on both (efficientnet_lite0, 1 CPU thread: 242 vs 136 img/s)
     compile: bool = False  # --compile
 
 
-def numerics_for(device_type: str, cpu_threads: int, compile: bool = False) -> Numerics:
+def numerics_for(device_type: str, compile: bool = False) -> Numerics:
     if device_type == "cuda":
-        return Numerics("cuda", "bf16", 0, compile=compile)  # bf16 autocast + channels_last: the fast path on GPUs
-    return Numerics("cpu", "fp32", cpu_threads, compile=compile)  # CPU bf16 is slower than fp32 without AMX
+        return Numerics("cuda", "bf16", compile=compile)  # bf16 autocast + channels_last: the fast path on GPUs
+    return Numerics("cpu", "fp32", compile=compile)  # CPU bf16 is slower than fp32 without AMX
 
 
 def make_config(
@@ -61,7 +60,7 @@ def make_config(
         model=model, dataset=canonical_name(dataset), norm=norm, seed=seed, weights=weights,
         train_subset=profile.train_subset, test_subset=profile.test_subset,
         lr=profile.lr, batch_size=profile.batch_size, epochs=profile.epochs, eval_every=profile.eval_every,
-        device_type=numerics.device_type, precision=numerics.precision, cpu_threads=numerics.cpu_threads,
+        device_type=numerics.device_type, precision=numerics.precision,
         channels_last=numerics.channels_last, compile=numerics.compile,
         profile=profile.name,
     )

@@ -28,16 +28,16 @@ EVAL_BATCH = 500  # evaluation and BN re-estimation batch: no gradients, so larg
 
 
 def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[str], None] | None = None,
-             host_threads: int | None = None) -> RunResult:
-    host_threads = host_threads or torch.get_num_threads()
+             threads: int | None = None) -> RunResult:
+    """Train and evaluate one run. `threads`: intra-op threads (the CPU run's arithmetic, or the host
+    side of a GPU run); None keeps the process's setting. CPU results are bitwise reproducible at a
+    fixed thread count and differ in the last bits between counts, so the count is recorded in meta."""
     started = time.perf_counter()
     dev = torch.device(device)
     if dev.type != cfg.device_type:
         raise UsageError(f"run {cfg.label()} is configured for {cfg.device_type}, asked to run on {device}")
-    if dev.type == "cpu":
-        torch.set_num_threads(cfg.cpu_threads)  # CPU results depend on the thread count: fixed per run
-    else:
-        torch.set_num_threads(host_threads)  # GPU runs: the worker's share of the host's cores
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(cfg.seed)  # dropout and any body initialisation; the head has its own generator
     order_gen = torch.Generator().manual_seed(cfg.seed)  # data order and augmentation draws
 
@@ -223,6 +223,7 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
             "cuda": torch.version.cuda,
             "host": platform.node(),
             "threads": torch.get_num_threads(),
+            "parameter_dtypes": sorted({str(p.dtype) for p in model.parameters()}),  # autocast leaves them fp32
             "harness_version": HARNESS_VERSION,
             "train_images_in_subset": len(xtr),
             "eval_images": len(xte),

@@ -6,7 +6,7 @@ from harness.config import PROFILES, RunConfig, RunResult, get_profile
 from harness.errors import UsageError
 from harness.protocol import STALE_BN_LIMIT, make_config, numerics_for, stale_bn_fraction
 
-CPU = numerics_for("cpu", 1)
+CPU = numerics_for("cpu")
 
 
 def cfg(**kw):
@@ -80,10 +80,11 @@ def test_bn_recalibration_follows_the_budget():
 
 
 def test_numerics_by_device():
-    assert numerics_for("cuda", 4) == numerics_for("cuda", 1)
-    assert numerics_for("cuda", 1).precision == "bf16"
-    assert numerics_for("cpu", 2).cpu_threads == 2
-    assert cfg(numerics=numerics_for("cpu", 2)).key() != cfg().key()  # CPU numerics depend on threads
+    assert numerics_for("cuda").precision == "bf16" and numerics_for("cpu").precision == "fp32"
+    assert cfg(numerics=numerics_for("cuda")).key() != cfg().key()  # numerics differ between devices
+    # the thread count is how a run is executed, recorded in its result, not part of what it is:
+    # a store filled by one process serves xdist workers and the other way round
+    assert not any("thread" in name for name in cfg().to_dict())
 
 
 def test_lenet_trains_from_scratch_by_default():

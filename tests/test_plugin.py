@@ -72,29 +72,38 @@ def test_rerun_trains_nothing(project, pytester):
 
 
 def test_xdist_gives_the_same_numbers(project, pytester):
-    project("--seeds", "4", "--store", "serial.sqlite").assert_outcomes(passed=4)
+    """At a fixed thread count CPU runs are bitwise reproducible, whichever worker runs them."""
+    project("--seeds", "4", "--store", "serial.sqlite", "--cpu-threads", "1").assert_outcomes(passed=4)
     serial = summary(pytester)["claims"][0]["cells"][0]
-    result = project("--seeds", "4", "--store", "parallel.sqlite", "-n", "2")
+    result = project("--seeds", "4", "--store", "parallel.sqlite", "--cpu-threads", "1", "-n", "2")
     result.assert_outcomes(passed=4)
     parallel = summary(pytester)["claims"][0]
     assert parallel["cost"]["trained"] == 8
     cell = parallel["cells"][0]
     assert (cell["a"], cell["b"], cell["verdict"]) == (serial["a"], serial["b"], serial["verdict"])
-    # the thread split: each CPU run uses its fixed share (1 thread) whichever worker ran it
     assert {r["threads"] for r in cell["runs"]} == {1} == {r["threads"] for r in serial["runs"]}
     assert {r["device"] for r in cell["runs"]} == {r["device"] for r in serial["runs"]}
 
 
-def test_workers_share_the_host_for_gpu_runs():
-    """The CPU side of GPU runs: cores // workers per xdist worker (faked config objects)."""
-    import types
+def test_workers_split_the_cores_and_share_the_store(project, pytester):
+    """By default one process uses every core and each of N xdist workers cores // N, recorded with
+    each run; the thread count is not part of a run's identity, so either fills the store for the other."""
+    from harness.devices import available_cores, core_share
 
-    from harness.plugin import host_share
+    cores = available_cores()
+    project("--seeds", "2").assert_outcomes(passed=2)
+    assert {r["threads"] for r in summary(pytester)["claims"][0]["cells"][0]["runs"]} == {cores}
+    project("--seeds", "2", "-n", "2").assert_outcomes(passed=2)
+    assert summary(pytester)["claims"][0]["cost"]["trained"] == 0  # served by the serial session's runs
+    project("--seeds", "2", "-n", "2", "--rerun").assert_outcomes(passed=2)
+    assert {r["threads"] for r in summary(pytester)["claims"][0]["cells"][0]["runs"]} == {core_share(cores, 2)}
 
-    cores = os.cpu_count() or 1
-    assert host_share(types.SimpleNamespace()) == cores
-    assert host_share(types.SimpleNamespace(workerinput={"workercount": 2})) == max(1, cores // 2)
-    assert host_share(types.SimpleNamespace(workerinput={"workercount": 64})) == 1
+
+def test_core_share():
+    from harness.devices import core_share
+
+    assert [core_share(2, n) for n in (1, 2, 4)] == [2, 1, 1]
+    assert [core_share(16, n) for n in (1, 2, 4, 0)] == [16, 8, 4, 16]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -102,6 +111,7 @@ def test_workers_share_the_host_for_gpu_runs():
     (["--gpus", "0;1"], "expected 'cpu' or a comma list"),
     (["--seeds", "0"], "--seeds 0: must be at least 1"),
     (["--seeds", "three"], "expected a positive integer"),
+    (["--cpu-threads", "0"], "--cpu-threads 0: must be at least 1"),
     (["--profile", "nope"], "unknown profile 'nope'"),
     (["--datasets", "cifar01"], "unknown dataset 'cifar01'; did you mean 'cifar10'?"),
     (["--models", "resnet5"], "unknown model 'resnet5'; did you mean 'resnet50'?"),

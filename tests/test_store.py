@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cfg(seed=0, norm="dataset"):
-    return make_config(model="lenet", dataset="mnist", norm=norm, seed=seed, profile=PROFILES["smoke"], numerics=numerics_for("cpu", 1))
+    return make_config(model="lenet", dataset="mnist", norm=norm, seed=seed, profile=PROFILES["smoke"], numerics=numerics_for("cpu"))
 
 
 def result(acc=0.5):
@@ -115,7 +115,7 @@ WORKER = textwrap.dedent("""
         return RunResult(c.seed / 10, [], 1, 1, 0.3, 1.0, "cpu", None, None)
     for seed in range(4):
         c = make_config(model="lenet", dataset="mnist", norm="dataset", seed=seed,
-                        profile=PROFILES["smoke"], numerics=numerics_for("cpu", 1))
+                        profile=PROFILES["smoke"], numerics=numerics_for("cpu"))
         assert store.get_or_run(c, train).result.accuracy == seed / 10
 """)
 

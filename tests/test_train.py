@@ -7,7 +7,7 @@ from conftest import FASHION_TINY
 from harness.config import PROFILES
 from harness.datasets import dataset_stats
 from harness.errors import RunFailed, UsageError
-from harness.models import seeded_linear
+from harness.models import MODELS, ModelSpec, seeded_linear
 from harness.protocol import make_config, numerics_for
 from harness.train import finetune
 
@@ -17,7 +17,7 @@ FOLDER = f"folder:{FASHION_TINY}"
 def cfg(model="lenet", norm="dataset", seed=0, **kw):
     kw.setdefault("batch_size", 32)
     return make_config(model=model, dataset=FOLDER, norm=norm, seed=seed, profile=PROFILES["smoke"],
-                       numerics=numerics_for("cpu", 1), **kw)
+                       numerics=numerics_for("cpu"), **kw)
 
 
 def losses(result):
@@ -26,7 +26,7 @@ def losses(result):
 
 def test_lenet_run_reports_what_it_did(data_dir):
     c = cfg(epochs=2)
-    r = finetune(c, "cpu", data_dir)
+    r = finetune(c, "cpu", data_dir, threads=1)
     assert r.steps == (160 // 32) * 2 and r.train_images == r.steps * 32
     assert 0.0 <= r.accuracy <= 1.0 and r.accuracy == r.history[-1]["test_accuracy"]
     assert [h["epoch"] for h in r.history] == [1, 2]
@@ -76,10 +76,45 @@ def test_batchnorm_recalibration_rescues_a_short_budget(data_dir):
     assert r.accuracy > 0.5  # grayscale replicated to RGB; far above chance with re-estimated statistics
 
 
-def test_bf16_channels_last_path_runs_on_cpu(data_dir):
-    c = dataclasses.replace(cfg(), precision="bf16", channels_last=True)
-    r = finetune(c, "cpu", data_dir)
-    assert 0.0 <= r.accuracy <= 1.0 and r.steps == 5
+def probe_model(seen: dict):
+    """A conv-BN-linear net that records, while training, what its layers were given."""
+    from torch import nn
+
+    def build(num_classes, pretrained, seed, side):
+        class Probe(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv, self.bn, self.head = nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), seeded_linear(8, num_classes, seed)
+
+            def forward(self, x):
+                if self.training:
+                    seen.setdefault("input_channels_last", set()).add(x.is_contiguous(memory_format=torch.channels_last))
+                y = self.conv(x)
+                seen.setdefault("conv_output", set()).add(y.dtype)
+                y = torch.relu(self.bn(y))
+                return self.head(y.mean(dim=(2, 3)))
+
+        return Probe()
+
+    return ModelSpec("probe", None, bn_momentum=0.1, in_channels=3, build=build, how_to_get="")
+
+
+@pytest.mark.parametrize("precision, channels_last", [("bf16", True), ("fp32", True), ("bf16", False)])
+def test_bf16_autocast_and_channels_last_on_cpu(data_dir, monkeypatch, precision, channels_last):
+    """The GPU fast path runs on the CPU: the step's convolutions compute in bf16 under autocast,
+    the weights (BatchNorm's included) stay fp32, inputs are NHWC, and training still learns."""
+    seen: dict = {}
+    monkeypatch.setitem(MODELS._entries, "probe", probe_model(seen))
+    fast = dataclasses.replace(cfg(model="probe", epochs=3, lr=0.01), precision=precision, channels_last=channels_last)
+    r = finetune(fast, "cpu", data_dir, threads=1)
+    assert seen["conv_output"] == {torch.bfloat16 if precision == "bf16" else torch.float32}
+    assert seen["input_channels_last"] == {channels_last}
+    assert r.meta["parameter_dtypes"] == ["torch.float32"]
+    assert losses(r)[-1] < losses(r)[0] and r.accuracy > 0.3  # learning (4 classes), not just running
+    plain = finetune(dataclasses.replace(fast, precision="fp32", channels_last=False), "cpu", data_dir, threads=1)
+    if precision == "bf16":  # autocast changed the arithmetic, not the run: the same data, close losses
+        assert losses(r) != losses(plain)
+        assert losses(r) == pytest.approx(losses(plain), rel=0.05)
 
 
 def test_resolution_is_applied(data_dir):
