@@ -15,10 +15,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlparse
 
 import numpy as np
 
 from harness.errors import Unavailable, UsageError
+from harness.network import unreachable
 from harness.registry import Registry
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -92,8 +94,17 @@ def torchvision_mnist_like(cls_name: str, package_dir: Callable[[], Path | None]
     return load
 
 
-def torchvision_download(cls_name: str, how_to_get: str, **split_kwargs):
+def has_files(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
+
+
+def torchvision_download(cls_name: str, host: str, how_to_get: str, **split_kwargs):
+    """torchvision's dataset class, reading DATA_DIR/cls_name or downloading there from `host`
+    (the host torchvision downloads it from: checked first, so offline sessions skip fast)."""
     def load(data_dir: Path, train: bool) -> Arrays:
+        offline = unreachable((host,))
+        if offline and not has_files(data_dir / cls_name):  # a failed download leaves the folder empty
+            raise Unavailable(f"{cls_name} not found in {data_dir} and cannot be downloaded ({offline}); {how_to_get}")
         import torchvision
 
         cls = getattr(torchvision.datasets, cls_name)
@@ -125,15 +136,15 @@ DATASETS.add("fashion_mnist", DatasetSpec(
 ))
 DATASETS.add("cifar10", DatasetSpec(
     "cifar10", 10, 3, 32, hflip=True, how_to_get=ONLINE,
-    load=torchvision_download("CIFAR10", ONLINE, train={"train": True}, test={"train": False}),
+    load=torchvision_download("CIFAR10", "www.cs.toronto.edu", ONLINE, train={"train": True}, test={"train": False}),
 ))
 DATASETS.add("cifar100", DatasetSpec(
     "cifar100", 100, 3, 32, hflip=True, how_to_get=ONLINE,
-    load=torchvision_download("CIFAR100", ONLINE, train={"train": True}, test={"train": False}),
+    load=torchvision_download("CIFAR100", "www.cs.toronto.edu", ONLINE, train={"train": True}, test={"train": False}),
 ))
 DATASETS.add("svhn", DatasetSpec(
     "svhn", 10, 3, 32, hflip=False, how_to_get=ONLINE,
-    load=torchvision_download("SVHN", ONLINE, train={"split": "train"}, test={"split": "test"}),
+    load=torchvision_download("SVHN", "ufldl.stanford.edu", ONLINE, train={"split": "train"}, test={"split": "test"}),
 ))
 
 
@@ -164,6 +175,9 @@ def decode_images(paths: list[Path], size: int | None = None, mode: str = "RGB")
 def load_tiny_imagenet(data_dir: Path, train: bool) -> Arrays:
     root = data_dir / "tiny-imagenet-200"
     if not root.is_dir():
+        offline = unreachable((urlparse(TINY_URL).hostname,))
+        if offline:
+            raise Unavailable(f"tiny-imagenet-200 not found in {data_dir} and cannot be downloaded ({offline}); {TINY_HOW}")
         from torchvision.datasets.utils import download_and_extract_archive
 
         try:

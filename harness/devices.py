@@ -27,10 +27,14 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def core_share(cores: int, workers: int) -> int:
+def core_share(cores: int, workers: int, omp_num_threads: str | None = None) -> int:
     """Intra-op threads of one of `workers` processes sharing `cores`: all of them for one process,
-    one each for as many workers as cores. (Oversubscribing cores makes every run slower.)"""
-    return max(1, cores // max(1, workers))
+    one each for as many workers as cores, never more than OMP_NUM_THREADS where it is set (the
+    usual way to tell a process it shares the machine). Oversubscribed cores slow every run."""
+    share = max(1, cores // max(1, workers))
+    if omp_num_threads and omp_num_threads.strip().isdigit() and int(omp_num_threads) > 0:
+        share = min(share, int(omp_num_threads))
+    return share
 
 
 def parse_gpus(value: str | None, visible: int) -> list[str]:

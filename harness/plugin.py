@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="comma list of datasets (or folder:PATH) replacing each claim's dataset axis. Default: the claim's")
     group.addoption("--cpu-threads", metavar="N", default=None,
                     help="intra-op threads of each run (recorded with it; CPU results are bitwise reproducible "
-                         "at a fixed count). Default: each process's share of the cores, cores // xdist workers")
+                         "at a fixed count). Default: each process's share of the cores, cores // xdist workers, "
+                         "at most $OMP_NUM_THREADS")
     group.addoption("--compile", action="store_true", default=False,
                     help="torch.compile each model (part of a run's identity). Default: %(default)r")
     group.addoption("--correction", metavar="SCOPE", default="claim", choices=("claim", "session"),
@@ -110,7 +112,8 @@ def read_settings(config: pytest.Config) -> Settings:
     if opt("--cpu-threads") is not None:
         threads = positive_int("--cpu-threads", opt("--cpu-threads"))
     else:
-        threads = core_share(available_cores(), workerinput["workercount"] if workerinput else 1)
+        threads = core_share(available_cores(), workerinput["workercount"] if workerinput else 1,
+                             os.environ.get("OMP_NUM_THREADS"))
     rootdir = Path(config.rootpath)
     data_dir = Path(opt("--data-dir")).expanduser() if opt("--data-dir") else default_data_dir()
     fresh_after = None

@@ -20,5 +20,20 @@ def shared_data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("shared-data")
 
 
+@pytest.fixture
+def network(monkeypatch):
+    """network(up): whether download hosts resolve, without asking this machine's DNS."""
+    from harness import network as net
+
+    for name in net.PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+    def set_network(up: bool) -> None:
+        monkeypatch.setattr(net, "resolves", lambda host: up)
+
+    return set_network
+
+
 def pytest_configure(config):
+    # the suite runs beside its own xdist workers and nested sessions: one intra-op thread each
     os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -71,16 +71,35 @@ def test_unknown_dataset_suggests():
         get_dataset("fashion-mnist")
 
 
-def test_offline_download_failure_says_how_to_get_the_data(tmp_path, monkeypatch):
+def test_failed_download_says_how_to_get_the_data(tmp_path, monkeypatch, network):
     import torchvision
 
     def refuse(*args, **kwargs):
-        raise RuntimeError("no network")
+        raise RuntimeError("connection reset")
 
+    network(True)
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", refuse)
     with pytest.raises(Unavailable, match="CIFAR10 not found and its download failed .*connect to the internet"):
         load_arrays("cifar10", tmp_path, train=True)
     assert not list(cache_dir(tmp_path).glob("cifar10*"))  # nothing half-written
+
+
+def test_offline_data_is_unavailable_before_torchvision_is_asked(tmp_path, monkeypatch, network):
+    import torchvision
+
+    def must_not_be_called(*args, **kwargs):
+        raise AssertionError("torchvision asked to download while offline")
+
+    network(False)
+    for cls in ("CIFAR10", "SVHN"):
+        monkeypatch.setattr(torchvision.datasets, cls, must_not_be_called)
+    (tmp_path / "CIFAR10").mkdir()  # what an earlier failed download leaves: an empty folder
+    with pytest.raises(Unavailable, match=r"CIFAR10 not found in .* cannot be downloaded \(no network: cannot resolve www.cs.toronto.edu\); connect"):
+        load_arrays("cifar10", tmp_path, train=True)
+    with pytest.raises(Unavailable, match="SVHN not found .*ufldl.stanford.edu"):
+        load_arrays("svhn", tmp_path, train=False)
+    with pytest.raises(Unavailable, match="tiny-imagenet-200 not found .*cs231n.stanford.edu.*unzip it"):
+        load_arrays("tiny_imagenet_200", tmp_path, train=True)
 
 
 def test_subset_is_fixed_and_class_balanced():
@@ -91,10 +110,11 @@ def test_subset_is_fixed_and_class_balanced():
     assert np.array_equal(subset_indices(labels, None), np.arange(len(labels)))
 
 
-def test_cifar_layout_is_transposed_to_nchw(tmp_path, monkeypatch):
+def test_cifar_layout_is_transposed_to_nchw(tmp_path, monkeypatch, network):
     """torchvision's CIFAR stores (N, H, W, C) uint8 and a list of targets."""
     import torchvision
 
+    network(True)
     class FakeCIFAR:
         def __init__(self, root, download, train):
             rng = np.random.default_rng(int(train))
@@ -107,9 +127,10 @@ def test_cifar_layout_is_transposed_to_nchw(tmp_path, monkeypatch):
     assert x.shape == (7, 3, 32, 32) and np.array_equal(np.asarray(x), expected) and y.tolist() == list(range(7))
 
 
-def test_svhn_layout_and_labels(tmp_path, monkeypatch):
+def test_svhn_layout_and_labels(tmp_path, monkeypatch, network):
     import torchvision
 
+    network(True)
     class FakeSVHN:
         def __init__(self, root, download, split):
             self.data = np.zeros((5, 3, 32, 32), dtype=np.uint8) + (split == "train")

@@ -85,11 +85,12 @@ def test_xdist_gives_the_same_numbers(project, pytester):
     assert {r["device"] for r in cell["runs"]} == {r["device"] for r in serial["runs"]}
 
 
-def test_workers_split_the_cores_and_share_the_store(project, pytester):
+def test_workers_split_the_cores_and_share_the_store(project, pytester, monkeypatch):
     """By default one process uses every core and each of N xdist workers cores // N, recorded with
     each run; the thread count is not part of a run's identity, so either fills the store for the other."""
     from harness.devices import available_cores, core_share
 
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the suite caps nested sessions at 1 thread
     cores = available_cores()
     project("--seeds", "2").assert_outcomes(passed=2)
     assert {r["threads"] for r in summary(pytester)["claims"][0]["cells"][0]["runs"]} == {cores}
@@ -104,6 +105,8 @@ def test_core_share():
 
     assert [core_share(2, n) for n in (1, 2, 4)] == [2, 1, 1]
     assert [core_share(16, n) for n in (1, 2, 4, 0)] == [16, 8, 4, 16]
+    assert core_share(16, 2, "4") == 4 and core_share(2, 1, "8") == 2  # OMP_NUM_THREADS caps the share
+    assert core_share(16, 1, "") == core_share(16, 1, "junk") == 16
 
 
 @pytest.mark.parametrize("args, message", [
