@@ -2,17 +2,21 @@
 
     python bench/throughput.py                       # CPU defaults, a few minutes on 2 cores
     python bench/throughput.py --device cuda:0 --batch 256 --steps 20
-    python bench/throughput.py --models resnet18 --side64 none
+    python bench/throughput.py --models resnet18 --side64 none --workers 1,2,4
 
 Every figure comes from this one invocation (machines are noisy: compare ratios, not runs):
 - data path alone, one epoch of a 32 px RGB set: the harness's batched on-device crop/flip/
   normalize vs the sources' PIL transforms in a DataLoader with one worker;
-- training per model: the harness's real fine-tuning loop (finetune(), last epoch's images/s),
+- training per model: the harness's real fine-tuning loop (finetune(), one epoch per window),
   the same model on synthetic tensors already on the device (model-only, the upper bound), and
   the sources' pipeline feeding the same model; efficiency = harness / model-only, speed-up =
   harness / sources;
 - peak memory per configuration: each measurement runs in its own process (CUDA max allocated,
-  or the process's peak RSS on the CPU).
+  or the process's peak RSS on the CPU);
+- workers: total training images/s of 1, 2, ... harness processes side by side, each with its
+  share of the cores (what `pytest -n W` does; on a GPU, W processes sharing it).
+Each figure but the workers' is the best of --repeats timed windows (noise only slows a window
+down); the workers' is each process's sustained rate over its windows, as they overlap.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.devices import available_cores  # noqa: E402  (after the path: runs from a checkout)
+from harness.devices import available_cores, core_share  # noqa: E402  (after the path: runs from a checkout)
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # CIFAR-10's, as the sources used
 
@@ -135,7 +139,7 @@ def measure_train(kind: str, model_name: str, side: int, batch: int, steps: int,
     cuda = str(device).startswith("cuda")
     precision = "bf16" if cuda else "fp32"
     autocast = lambda: torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda)  # noqa: E731
-    if kind == "harness":
+    if kind in ("harness", "harness_mean"):
         from harness.config import PROFILES
         from harness.protocol import Numerics, make_config
         from harness.train import finetune
@@ -149,7 +153,10 @@ def measure_train(kind: str, model_name: str, side: int, batch: int, steps: int,
                           bn_recalibration=True)  # a few steps: re-estimate rather than trip the stale-BN guard
         with tempfile.TemporaryDirectory() as data_dir:
             result = finetune(cfg, str(device), Path(data_dir), threads=args.threads)
-        return max(batch * steps / h["train_seconds"] for h in result.history[1:])
+        timed = result.history[1:]
+        if kind == "harness_mean":  # sustained rate, for processes running side by side
+            return batch * steps * len(timed) / sum(h["train_seconds"] for h in timed)
+        return max(batch * steps / h["train_seconds"] for h in timed)
     model = build(model_name, side, device, channels_last=True)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     if args.compile:
@@ -202,15 +209,40 @@ def child(args) -> None:
 
 
 # ------------------------------------------------------------------ the table (parent process)
-def run_child(args, kind: str, model: str = "-", side: int = 32) -> dict:
+def start_child(args, kind: str, model: str = "-", side: int = 32, threads: int | None = None) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--child", kind, "--model", model, "--side", str(side), "--device", args.device,
            "--batch", str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--threads", str(args.threads), "--repeats", str(args.repeats), "--data-images", str(args.data_images),
-           "--data-batch", str(args.data_batch)] + (["--compile"] if args.compile else [])
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if out.returncode != 0:
-        raise SystemExit(f"{kind} {model} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+           "--threads", str(threads or args.threads), "--repeats", str(args.repeats),
+           "--data-images", str(args.data_images), "--data-batch", str(args.data_batch)]
+    cmd += ["--compile"] if args.compile else []
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+
+def finish_child(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(proc.args[2:5])} failed:\n{err[-2000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_child(args, kind: str, model: str = "-", side: int = 32) -> dict:
+    return finish_child(start_child(args, kind, model, side))
+
+
+def workers_table(args, cores: int) -> tuple[str, list[list]]:
+    """Total training images/s of W harness processes side by side (as `pytest -n W` runs them),
+    each with its share of the cores, for each W in --workers."""
+    rows, base = [], None
+    for w in (int(v) for v in args.workers.split(",")):
+        threads = core_share(cores, w)
+        procs = [start_child(args, "harness_mean", args.workers_model, 32, threads) for _ in range(w)]
+        rates = [finish_child(p)["images_per_s"] for p in procs]
+        total = sum(rates)
+        base = base or total
+        rows.append([w, threads, " / ".join(f"{r:,.1f}" for r in rates), f"{total:,.1f}", f"{total / base:.2f}x"])
+    title = (f"Workers: {args.workers_model} @32px, harness processes side by side (as pytest -n W), "
+             f"each with cores // W threads, {args.repeats} epochs of {args.steps} steps each:")
+    return title, rows
 
 
 def main() -> None:
@@ -228,6 +260,10 @@ def main() -> None:
                         help="intra-op threads, as one harness process on this machine uses. Default: %(default)s")
     parser.add_argument("--data-images", type=int, default=10_000, help="images in the data-path epoch. Default: %(default)s")
     parser.add_argument("--data-batch", type=int, default=256, help="batch of the data-path epoch. Default: %(default)s")
+    parser.add_argument("--workers", default="1,2",
+                        help="comma list of process counts to run side by side, or 'none'. Default: %(default)s")
+    parser.add_argument("--workers-model", default="efficientnet_lite0",
+                        help="model of the workers table. Default: %(default)s")
     parser.add_argument("--compile", action="store_true", help="torch.compile the models")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--model", default="-", help=argparse.SUPPRESS)
@@ -260,9 +296,15 @@ def main() -> None:
                      f"{s['images_per_s']:,.1f}", f"{h['images_per_s'] / m['images_per_s']:.2f}",
                      f"{h['images_per_s'] / s['images_per_s']:.2f}x",
                      f"{h['peak_mib']:,.0f} / {m['peak_mib']:,.0f} / {s['peak_mib']:,.0f}"])
-    print(f"\nTraining, batch {args.batch}, {args.steps} timed steps after {args.warmup} (harness: its last epoch):")
+    print(f"\nTraining, batch {args.batch}, best of {args.repeats} windows of {args.steps} steps "
+          f"(after {args.warmup} warm-up steps; the harness's windows are its epochs after the first):")
     print(tabulate(rows, headers=["config", "harness img/s", "model-only img/s", "sources img/s",
                                   "efficiency", "speed-up", "peak MiB (h / m / s)"], tablefmt="github"))
+    if args.workers != "none":
+        title, rows = workers_table(args, available_cores())
+        print("\n" + title)
+        print(tabulate(rows, headers=["W", "threads each", "img/s per process", "total img/s", "vs W=1"],
+                       tablefmt="github"))
     print(f"\n{time.perf_counter() - started:.0f} s in all")
 
 

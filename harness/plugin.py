@@ -274,17 +274,19 @@ def finetune(request: pytest.FixtureRequest):
         except UsageError as exc:
             pytest.fail(f"bad run request in the claim: {exc}", pytrace=False)
 
-        def train(c):
+        def available(c):
             from harness.availability import require
-            from harness.train import finetune as train_run
 
             require(c.dataset, settings.data_dir, c.model, c.weights)
+
+        def train(c):
+            from harness.train import finetune as train_run
+
             log.info("training %s on %s", c.label(), settings.device)
-            return train_run(c, settings.device, settings.data_dir, progress=log.info,
-                             threads=settings.threads)
+            return train_run(c, settings.device, settings.data_dir, progress=log.info, threads=settings.threads)
 
         try:
-            record: Record = store.get_or_run(cfg, train, on_wait=log.info)
+            record: Record = store.get_or_run(cfg, train, on_wait=log.info, precheck=available)
         except Unavailable as exc:
             pytest.skip(str(exc))
         acc = record.result.accuracy if record.result else None

@@ -173,9 +173,12 @@ class RunStore:
         cfg: RunConfig,
         train: Callable[[RunConfig], RunResult],
         on_wait: Callable[[str], None] | None = None,
+        precheck: Callable[[RunConfig], None] | None = None,
     ) -> Record:
         """The stored record of `cfg`, training it (once across all workers) if it is missing.
 
+        `precheck` runs on a miss before any lease is taken (e.g. "is the data here?"): what it
+        raises leaves the store untouched, so a session skipping unavailable cells writes nothing.
         A RunFailed from `train` is stored as a failed run with its reason; any other exception
         (including Unavailable and KeyboardInterrupt) stores nothing and releases the lease.
         """
@@ -183,6 +186,8 @@ class RunStore:
         found = self._lookup(self._shared(), key)  # the common case, a finished run: no write lock
         if found is not None:
             return found
+        if precheck is not None:
+            precheck(cfg)
         db = self._connect()
         try:
             waited = False

@@ -60,6 +60,26 @@ def test_interrupted_or_unavailable_run_leaves_nothing(tmp_path, error):
     assert db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
 
 
+def test_precheck_runs_only_on_a_miss_and_before_any_lease(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    calls = []
+
+    def no_data(c):
+        calls.append(c.seed)
+        db = sqlite3.connect(tmp_path / "runs.sqlite")
+        assert db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0  # nothing taken yet
+        raise Unavailable("no data")
+
+    def never(c):
+        raise AssertionError("trained despite a failed precheck")
+
+    with pytest.raises(Unavailable):
+        store.get_or_run(cfg(seed=1), never, precheck=no_data)
+    assert calls == [1] and store.lookup(cfg(seed=1).key()) is None
+    store.get_or_run(cfg(seed=2), lambda c: result(0.5))
+    assert store.get_or_run(cfg(seed=2), never, precheck=no_data).cached and calls == [1]  # a hit skips it
+
+
 def test_rerun_ignores_older_rows_but_keeps_this_sessions(tmp_path):
     path = tmp_path / "runs.sqlite"
     RunStore(path).get_or_run(cfg(), lambda c: result(0.1))
