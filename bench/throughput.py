@@ -74,7 +74,7 @@ def harness_loader(side: int, batch: int, n: int, device):
     Returns a function giving one epoch's batches (the dataset is put on the device once)."""
     import torch
 
-    from harness.augment import random_crop_flip
+    from harness.augment import crop_flip, crop_flip_draws
     from harness.norms import Affine, make_normalizer
 
     x, y = synthetic_arrays(side, n)
@@ -82,11 +82,12 @@ def harness_loader(side: int, batch: int, n: int, device):
     normalize = make_normalizer(Affine(MEAN, STD), 3, device)
     gen = torch.Generator().manual_seed(0)
 
-    def epoch():
+    def epoch():  # as the training loop does it: the epoch's draws made at once, one copy each
         perm = torch.randperm(n, generator=gen).to(device)
+        draws = torch.stack([crop_flip_draws(batch, side // 8, True, gen) for _ in range(n // batch)]).to(device)
         for i in range(n // batch):
             idx = perm[i * batch:(i + 1) * batch]
-            yield normalize(random_crop_flip(xs[idx], side // 8, True, gen).float().div_(255)), ys[idx]
+            yield normalize(crop_flip(xs[idx], draws[i], side // 8, True).float().div_(255)), ys[idx]
 
     return epoch
 

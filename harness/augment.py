@@ -5,39 +5,47 @@ from __future__ import annotations
 import math
 
 
-def random_crop_flip(x, pad: int, flip: bool, generator):
-    """Random crop of the zero-padded batch back to its size, and a random horizontal flip.
+def crop_flip_draws(n: int, pad: int, flip: bool, generator):
+    """One batch's crop offsets and flips, drawn on the CPU: int64 (3, n) rows dy, dx, flip.
+    Drawn for a whole epoch at once and moved to the device in one copy: a copy per step from
+    pageable memory would wait for the GPU every step."""
+    import torch
 
-    x: (N, C, H, W) uint8 (or float) on any device -> same shape and dtype.
-    """
+    zeros = torch.zeros(n, dtype=torch.int64)
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator) if pad > 0 else zeros
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator) if pad > 0 else zeros
+    flips = (torch.rand(n, generator=generator) < 0.5).long() if flip else zeros
+    return torch.stack([dy, dx, flips])
+
+
+def crop_flip(x, draws, pad: int, flip: bool):
+    """Apply crop_flip_draws (on x's device): crop of the zero-padded batch back to its size,
+    then the horizontal flips. x: (N, C, H, W) uint8 (or float) -> same shape and dtype."""
     import torch
 
     n, c, h, w = x.shape
     if pad > 0:
-        dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
-        dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
         padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
         # every crop window as a strided view (N, dy, dx, C, H, W), then one indexed copy of each
         # image's window: 1.7x faster than two 1-D gathers on the CPU (bench/throughput.py data path)
         sn, sc, sh, sw = padded.stride()
         windows = padded.as_strided((n, 2 * pad + 1, 2 * pad + 1, c, h, w), (sn, sh, sw, sc, sh, sw))
-        x = windows[torch.arange(n, device=x.device), dy, dx]
+        x = windows[torch.arange(n, device=x.device), draws[0], draws[1]]
     if flip:
-        mask = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-        x = torch.where(mask[:, None, None, None], x.flip(3), x)
+        x = torch.where(draws[2].bool()[:, None, None, None], x.flip(3), x)
     return x
 
 
-def random_resized_crop(x, side: int, generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip: bool = True):
-    """torchvision's RandomResizedCrop + flip, batched: one affine resampling of the whole batch.
+def random_crop_flip(x, pad: int, flip: bool, generator):
+    """Random crop of the zero-padded batch back to its size, and a random horizontal flip."""
+    return crop_flip(x, crop_flip_draws(len(x), pad, flip, generator).to(x.device), pad, flip)
 
-    x: (N, C, H, W) float on any device -> (N, C, side, side) float. Each image gets a box of
-    area fraction in `scale` and aspect ratio in `ratio` (log-uniform), clipped to the image.
-    """
+
+def resized_crop_draws(n: int, generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip: bool = True):
+    """One batch of RandomResizedCrop boxes (+ flips) as affine matrices (n, 2, 3), drawn on the CPU.
+    Each box has area fraction in `scale` and aspect ratio in `ratio` (log-uniform), clipped to the image."""
     import torch
-    import torch.nn.functional as F
 
-    n = x.shape[0]
     area = torch.empty(n).uniform_(scale[0], scale[1], generator=generator)
     log_ratio = torch.empty(n).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
     aspect = torch.exp(log_ratio)
@@ -49,5 +57,18 @@ def random_resized_crop(x, side: int, generator, scale=(0.08, 1.0), ratio=(3 / 4
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0], theta[:, 0, 2] = w * sign, cx
     theta[:, 1, 1], theta[:, 1, 2] = h, cy
-    grid = F.affine_grid(theta.to(x.device, x.dtype), (n, x.shape[1], side, side), align_corners=False)
+    return theta
+
+
+def resized_crop(x, theta, side: int):
+    """Apply resized_crop_draws (on x's device): one affine resampling of the whole batch.
+    x: (N, C, H, W) float -> (N, C, side, side) float."""
+    import torch.nn.functional as F
+
+    grid = F.affine_grid(theta.to(x.dtype), (x.shape[0], x.shape[1], side, side), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def random_resized_crop(x, side: int, generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip: bool = True):
+    """torchvision's RandomResizedCrop + flip, batched. x: (N, C, H, W) float -> (N, C, side, side)."""
+    return resized_crop(x, resized_crop_draws(len(x), generator, scale, ratio, flip).to(x.device), side)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from harness import HARNESS_VERSION
-from harness.augment import random_crop_flip, random_resized_crop
+from harness.augment import crop_flip, crop_flip_draws, resized_crop, resized_crop_draws
 from harness.config import RunConfig, RunResult
 from harness.datasets import dataset_stats, get_dataset, load_arrays, subset_indices
 from harness.errors import RunFailed, UsageError
@@ -68,14 +68,14 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
     normalize = make_normalizer(norm, in_ch, dev)
     channels_last = cfg.channels_last
 
-    def prepare(xb, to_side: int = side, rrc: bool = False):
+    def prepare(xb, to_side: int = side, boxes=None):
         """uint8 (N, C, H, W) -> the model's float input at `to_side` (test preprocessing: the whole
-        image resized; with rrc, a random resized crop instead)."""
+        image resized; with `boxes` from resized_crop_draws, those random resized crops instead)."""
         x = xb.float().div_(255)
         if in_ch == 3 and x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)  # grayscale replicated for RGB models
-        if rrc:
-            x = random_resized_crop(x, to_side, order_gen, flip=data_spec.hflip)
+        if boxes is not None:
+            x = resized_crop(x, boxes, to_side)
         elif to_side != x.shape[-1]:
             x = F.interpolate(x, size=(to_side, to_side), mode="bilinear", antialias=True, align_corners=False)
         x = normalize(x)
@@ -160,13 +160,20 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
             torch.cuda.synchronize(dev)
         epoch_start = time.perf_counter()
         model.train()
+        # the epoch's random draws, made on the CPU in step order and copied to the device once
         perm = torch.randperm(len(xtr), generator=order_gen).to(dev)
+        bs, rrc = cfg.batch_size, cfg.augment == "random_resized_crop"
+        if pad:
+            crops = torch.stack([crop_flip_draws(bs, pad, flip, order_gen) for _ in range(steps_per_epoch)]).to(dev)
+        if rrc:
+            boxes = torch.stack([resized_crop_draws(bs, order_gen, flip=data_spec.hflip)
+                                 for _ in range(steps_per_epoch)]).to(dev)
         loss_sum = torch.zeros((), device=dev)
         for i in range(steps_per_epoch):
-            idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            xb = random_crop_flip(xtr[idx], pad, flip, order_gen) if pad else xtr[idx]
+            idx = perm[i * bs:(i + 1) * bs]
+            xb = crop_flip(xtr[idx], crops[i], pad, flip) if pad else xtr[idx]
             with autocast():
-                loss = F.cross_entropy(forward(prepare(xb, side, rrc=cfg.augment == "random_resized_crop")), ytr[idx])
+                loss = F.cross_entropy(forward(prepare(xb, side, boxes[i] if rrc else None)), ytr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -53,3 +53,22 @@ def test_random_resized_crop_draws_are_seeded():
     b = random_resized_crop(x, 12, torch.Generator().manual_seed(3))
     c = random_resized_crop(x, 12, torch.Generator().manual_seed(4))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_an_epochs_draws_made_at_once_are_the_per_batch_draws():
+    """The training loop draws an epoch's crops in one go (one copy to the device); the images
+    are the ones batch-by-batch drawing gives, so common random numbers are unchanged."""
+    from harness.augment import crop_flip, crop_flip_draws, resized_crop, resized_crop_draws, random_resized_crop
+
+    x = torch.arange(3 * 4 * 2 * 8 * 8, dtype=torch.int64).reshape(3 * 4, 2, 8, 8).to(torch.uint8)
+    gen = torch.Generator().manual_seed(7)
+    per_batch = [random_crop_flip(x[k * 4:(k + 1) * 4], 2, True, gen) for k in range(3)]
+    gen = torch.Generator().manual_seed(7)
+    epoch = torch.stack([crop_flip_draws(4, 2, True, gen) for _ in range(3)])
+    assert all(torch.equal(crop_flip(x[k * 4:(k + 1) * 4], epoch[k], 2, True), per_batch[k]) for k in range(3))
+    xf = x.float()
+    gen = torch.Generator().manual_seed(8)
+    per_batch = [random_resized_crop(xf[k * 4:(k + 1) * 4], 6, gen) for k in range(3)]
+    gen = torch.Generator().manual_seed(8)
+    boxes = torch.stack([resized_crop_draws(4, gen) for _ in range(3)])
+    assert all(torch.equal(resized_crop(xf[k * 4:(k + 1) * 4], boxes[k], 6), per_batch[k]) for k in range(3))

@@ -1,5 +1,6 @@
 """The catalogue at smoke scale: every claim module runs end to end and yields verdicts, tables
 and figures. One subprocess session over the real claims/ with a temporary store and report."""
+import fcntl
 import json
 import os
 import subprocess
@@ -15,18 +16,30 @@ CLAIMS = {"dataset_stats", "instance_norm", "minmax_norm", "pretrain_beats_none"
 
 
 @pytest.fixture(scope="module")
-def smoke_session(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("catalogue")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NORMCLAIMS_DATA_DIR": str(tmp_path_factory.getbasetemp() / "data")}
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "claims"), "-q", "-p", "no:cacheprovider", "--profile=smoke",
-           "--seeds=3", "--gpus=cpu", f"--store={tmp / 'runs.sqlite'}", f"--report-dir={tmp / 'reports'}"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
-    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]  # 1: some claim refuted
-    return tmp / "reports", json.loads((tmp / "reports" / "summary.json").read_text()), proc
+def smoke_session(tmp_path_factory, worker_id):
+    """One catalogue session however many xdist workers collect these tests: the first to take
+    the lock runs it, the others read its report."""
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    tmp = shared / "catalogue"
+    with open(shared / "catalogue.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (tmp / "done").exists():
+            tmp.mkdir(exist_ok=True)
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "NORMCLAIMS_DATA_DIR": str(shared / "catalogue-data")}
+            cmd = [sys.executable, "-m", "pytest", str(ROOT / "claims"), "-q", "-p", "no:cacheprovider",
+                   "--profile=smoke", "--seeds=3", "--gpus=cpu", f"--store={tmp / 'runs.sqlite'}",
+                   f"--report-dir={tmp / 'reports'}"]
+            proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+            # 1: some claim refuted
+            (tmp / "done").write_text(json.dumps({"returncode": proc.returncode,
+                                                  "output": proc.stdout[-3000:] + proc.stderr[-3000:]}))
+    done = json.loads((tmp / "done").read_text())
+    assert done["returncode"] in (0, 1), done["output"]
+    return tmp / "reports", json.loads((tmp / "reports" / "summary.json").read_text())
 
 
 def test_every_claim_gives_verdicts_offline(smoke_session):
-    _, data, _ = smoke_session
+    _, data = smoke_session
     names = {c["name"] for c in data["claims"]}
     assert names == CLAIMS
     for claim in data["claims"]:
@@ -36,7 +49,7 @@ def test_every_claim_gives_verdicts_offline(smoke_session):
 
 
 def test_report_has_the_figures_and_tables(smoke_session):
-    reports, data, _ = smoke_session
+    reports, data = smoke_session
     md = (reports / "summary.md").read_text()
     by_name = {c["name"]: c for c in data["claims"]}
     for name in ("dataset_stats", "plateau", "zero_shot_scan", "fixres_test_res"):
@@ -49,7 +62,7 @@ def test_report_has_the_figures_and_tables(smoke_session):
 
 
 def test_guards_hold_in_the_catalogue(smoke_session):
-    _, data, _ = smoke_session
+    _, data = smoke_session
     runs = [r for claim in data["claims"] for c in claim["cells"] for r in c["runs"]]
     trained = [r for r in runs if r["steps"]]
     assert trained and all(r["steps"] > 0 for r in trained)
