@@ -13,7 +13,7 @@ import os
 import platform
 import subprocess
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from importlib import metadata
 from pathlib import Path
 
@@ -31,6 +31,13 @@ def pytest_configure(config: pytest.Config) -> None:
     reporter = Reporter(config)
     config.stash[REPORTER] = reporter
     config.pluginmanager.register(reporter, "normclaims-reporter")
+
+
+def thread_counts(claims: list[dict]) -> str:
+    """'2 (89 runs)' or '1 (40 runs), 2 (49 runs)': the intra-op thread counts the runs used."""
+    runs = {r["key"]: r.get("threads") for cl in claims for c in cl["cells"] for r in c.runs if r.get("key")}
+    counts = Counter(t for t in runs.values() if t is not None)
+    return ", ".join(f"{t} ({n} runs)" for t, n in sorted(counts.items())) or "-"
 
 
 class Reporter:
@@ -120,6 +127,8 @@ class Reporter:
             "torchvision": package_version("torchvision"),
             "cuda": cuda_version(claims),
             "devices": ", ".join(run_devices) or ", ".join(settings.devices),
+            # a run's numbers depend on its thread count (recorded per run, not part of its identity)
+            "threads per run": thread_counts(claims),
             "profile": f"{settings.profile.name} ({settings.profile.description})",
             "seeds": settings.seeds,
             "python": platform.python_version(),

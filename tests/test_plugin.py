@@ -94,10 +94,12 @@ def test_workers_split_the_cores_and_share_the_store(project, pytester, monkeypa
     cores = available_cores()
     project("--seeds", "2").assert_outcomes(passed=2)
     assert {r["threads"] for r in summary(pytester)["claims"][0]["cells"][0]["runs"]} == {cores}
+    assert summary(pytester)["header"]["threads per run"] == f"{cores} (4 runs)"
     project("--seeds", "2", "-n", "2").assert_outcomes(passed=2)
     assert summary(pytester)["claims"][0]["cost"]["trained"] == 0  # served by the serial session's runs
     project("--seeds", "2", "-n", "2", "--rerun").assert_outcomes(passed=2)
     assert {r["threads"] for r in summary(pytester)["claims"][0]["cells"][0]["runs"]} == {core_share(cores, 2)}
+    assert summary(pytester)["header"]["threads per run"] == f"{core_share(cores, 2)} (4 runs)"
 
 
 def test_core_share():
