@@ -70,3 +70,27 @@ def worker_index(worker_id: str | None) -> int:
 def device_for_worker(devices: list[str], worker_id: str | None) -> str:
     """Worker gwN trains on devices[N mod len]: `-n 4 --gpus 0,1` puts two workers on each GPU."""
     return devices[worker_index(worker_id) % len(devices)]
+
+
+def enter_device(device: str, threads: int | None = None) -> dict:
+    """Set this process up for a run on `device` and return what was set, for the run's record.
+
+    Everywhere: `threads` intra-op threads (None keeps the process's setting). On CUDA also:
+    the run's GPU becomes the current device (otherwise every worker also opens a context on GPU
+    0, which costs each one memory there); cuDNN's autotuner, since a run's shapes are fixed and
+    the search pays for itself within an epoch; TF32 for the fp32 matmuls autocast leaves.
+    """
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    settings = {"threads": torch.get_num_threads()}
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        settings.update(cudnn_benchmark=True, tf32=True)
+    return settings
+

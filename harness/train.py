@@ -19,6 +19,7 @@ from harness import HARNESS_VERSION
 from harness.augment import crop_flip, crop_flip_draws, resized_crop, resized_crop_draws
 from harness.config import RunConfig, RunResult
 from harness.datasets import dataset_stats, get_dataset, load_arrays, subset_indices
+from harness.devices import enter_device
 from harness.errors import RunFailed, UsageError
 from harness.models import MODELS
 from harness.norms import NormContext, describe, make_normalizer, resolve
@@ -36,8 +37,7 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
     dev = torch.device(device)
     if dev.type != cfg.device_type:
         raise UsageError(f"run {cfg.label()} is configured for {cfg.device_type}, asked to run on {device}")
-    if threads:
-        torch.set_num_threads(threads)
+    device_settings = enter_device(device, threads)
     torch.manual_seed(cfg.seed)  # dropout and any body initialisation; the head has its own generator
     order_gen = torch.Generator().manual_seed(cfg.seed)  # data order and augmentation draws
 
@@ -106,12 +106,7 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
                 f"BatchNorm running statistics cannot have converged: {total_steps} steps at momentum {momentum} "
                 f"leave {stale:.0%} of the pretrained statistics; enable bn_recalibration"
             )
-    if cfg.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    elif cfg.optimizer == "adadelta":
-        opt = torch.optim.Adadelta(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        raise UsageError(f"unknown optimizer {cfg.optimizer!r} (available: adam, adadelta)")
+    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay, dev.type)
     plateau = None
     if cfg.schedule == "cosine":
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(total_steps, 1))))
@@ -229,7 +224,8 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
             "torch": torch.__version__,
             "cuda": torch.version.cuda,
             "host": platform.node(),
-            "threads": torch.get_num_threads(),
+            **device_settings,  # threads; on CUDA the autotuner and TF32
+            "fused_optimizer": bool(opt.defaults.get("fused")),
             "parameter_dtypes": sorted({str(p.dtype) for p in model.parameters()}),  # autocast leaves them fp32
             "harness_version": HARNESS_VERSION,
             "train_images_in_subset": len(xtr),
@@ -240,6 +236,19 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
             **meta_fixres,
         },
     )
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float, device_type: str):
+    """The run's optimizer. Adam is fused on CUDA: one kernel for the whole step instead of a launch
+    per tensor, which is what bounds small models at 32 px on a big GPU; on the CPU the plain loop
+    is kept (the step there is the model's arithmetic, see bench/throughput.py)."""
+    import torch
+
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=device_type == "cuda" or None)
+    if name == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr, weight_decay=weight_decay)
+    raise UsageError(f"unknown optimizer {name!r} (available: adam, adadelta)")
 
 
 def fixres_stage(model, bn_layers, cfg: RunConfig, xtr, ytr, prepare, evaluate, autocast, gen) -> tuple[float, dict]:
@@ -254,7 +263,7 @@ def fixres_stage(model, bn_layers, cfg: RunConfig, xtr, ytr, prepare, evaluate, 
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not any(p is q for q in head.parameters())}
     freeze_all_but(model, head)
     # the optimizer takes whatever is trainable, so a freeze that failed shows in the check below
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    opt = make_optimizer("adam", [p for p in model.parameters() if p.requires_grad], cfg.lr, 0.0, xtr.device.type)
     if last_bn is not None:
         last_bn.reset_running_stats()
         last_bn.momentum = None  # an exact average over the stage, whatever the model's momentum

@@ -55,3 +55,42 @@ def test_fake_cuda_machine(monkeypatch):
     assert visible == 4
     gpus = parse_gpus("2,3", visible)
     assert [device_for_worker(gpus, f"gw{i}") for i in range(3)] == ["cuda:2", "cuda:3", "cuda:2"]
+
+
+def test_a_cpu_run_sets_only_its_threads(monkeypatch):
+    import torch
+
+    from harness.devices import enter_device
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    before = torch.get_num_threads()
+    try:
+        assert enter_device("cpu", 1) == {"threads": 1} and torch.get_num_threads() == 1
+        assert enter_device("cpu") == {"threads": 1}  # None keeps the process's setting
+    finally:
+        torch.set_num_threads(before)
+    assert torch.backends.cudnn.benchmark is False
+
+
+def test_a_cuda_run_makes_its_gpu_current_and_tunes_it(monkeypatch):
+    """Faked: worker gw1 of `--gpus 0,1` must make cuda:1 its current device, or its context and
+    any default-device allocation land on GPU 0 beside the other workers'."""
+    import torch
+
+    from harness.devices import enter_device
+
+    current = []
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: current.append(torch.device(d)))
+    flags = (torch.backends.cudnn, "benchmark"), (torch.backends.cudnn, "allow_tf32"), (torch.backends.cuda.matmul, "allow_tf32")
+    saved = [getattr(obj, name) for obj, name in flags] + [torch.get_num_threads()]
+    try:
+        for obj, name in flags:
+            setattr(obj, name, False)
+        settings = enter_device(device_for_worker(parse_gpus("0,1", 2), "gw1"), 1)
+        assert [getattr(obj, name) for obj, name in flags] == [True, True, True]
+    finally:  # the backends' flags are process-wide
+        for (obj, name), value in zip(flags, saved):
+            setattr(obj, name, value)
+        torch.set_num_threads(saved[-1])
+    assert current == [torch.device("cuda:1")]
+    assert settings == {"threads": 1, "cudnn_benchmark": True, "tf32": True}

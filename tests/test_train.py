@@ -178,3 +178,18 @@ def test_accuracy_is_the_final_epochs_not_the_best(data_dir):
     accs = [h["test_accuracy"] for h in r.history]
     assert None not in accs and r.accuracy == accs[-1]
     assert r.best_accuracy == max(accs)  # kept only as a flagged extra
+
+
+def test_adam_is_fused_on_cuda_only():
+    from harness.train import make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    assert make_optimizer("adam", params, 1e-3, 0.0, "cuda").defaults["fused"]
+    assert not make_optimizer("adam", params, 1e-3, 0.0, "cpu").defaults["fused"]
+    with pytest.raises(UsageError, match="unknown optimizer 'sgd'"):
+        make_optimizer("sgd", params, 1e-3, 0.0, "cpu")
+
+
+def test_a_run_records_how_it_was_executed(data_dir):
+    r = finetune(cfg(), "cpu", data_dir, threads=1)
+    assert r.meta["threads"] == 1 and r.meta["fused_optimizer"] is False and "cudnn_benchmark" not in r.meta
