@@ -17,7 +17,8 @@ Every figure comes from this one invocation (machines are noisy: compare ratios,
   share of the cores (what `pytest -n W` does; on a GPU, W processes sharing it).
 Each training figure is the best of --rounds x --repeats timed windows, the harness, model-only
 and sources' processes alternating round by round (noise only slows a window down); the data
-path is the best of --repeats epochs; the workers' figure is each process's sustained rate.
+path likewise, best of --rounds x --data-repeats epochs; the workers' figure is each process's
+sustained rate.
 """
 from __future__ import annotations
 
@@ -75,20 +76,21 @@ def harness_loader(side: int, batch: int, n: int, device):
     Returns a function giving one epoch's batches (the dataset is put on the device once)."""
     import torch
 
-    from harness.augment import crop_flip, crop_flip_draws
+    from harness.augment import crop_flip_draws, crop_flip_padded, pad_images
     from harness.norms import Affine, make_normalizer
 
     x, y = synthetic_arrays(side, n)
-    xs, ys = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    pad = side // 8
+    xs, ys = pad_images(torch.from_numpy(x).to(device), pad), torch.from_numpy(y).to(device)
     normalize = make_normalizer(Affine(MEAN, STD), 3, device)
     gen = torch.Generator().manual_seed(0)
 
     def epoch():  # as the training loop does it: the epoch's draws made at once, one copy each
         perm = torch.randperm(n, generator=gen).to(device)
-        draws = torch.stack([crop_flip_draws(batch, side // 8, True, gen) for _ in range(n // batch)]).to(device)
+        draws = torch.stack([crop_flip_draws(batch, pad, True, gen) for _ in range(n // batch)]).to(device)
         for i in range(n // batch):
             idx = perm[i * batch:(i + 1) * batch]
-            yield normalize(crop_flip(xs[idx], draws[i], side // 8, True).float().div_(255)), ys[idx]
+            yield normalize(crop_flip_padded(xs, idx, draws[i], pad, True).float().div_(255)), ys[idx]
 
     return epoch
 
@@ -202,7 +204,8 @@ def child(args) -> None:
     device = torch.device(args.device)
     enter_device(args.device, args.threads)  # threads; on CUDA the current device and autotuner, as a run sets them
     if args.kind in ("harness_data", "sources_data"):
-        value = measure_data(args.kind.split("_")[0], args.side, args.data_batch, args.data_images, device, args.repeats)
+        value = measure_data(args.kind.split("_")[0], args.side, args.data_batch, args.data_images, device,
+                             args.data_repeats)
     else:
         value = measure_train(args.kind, args.model, args.side, args.batch, args.steps, args.warmup, device, args)
     if device.type == "cuda":
@@ -217,7 +220,8 @@ def start_child(args, kind: str, model: str = "-", side: int = 32, threads: int 
     cmd = [sys.executable, __file__, "--child", kind, "--model", model, "--side", str(side), "--device", args.device,
            "--batch", str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--threads", str(threads or args.threads), "--repeats", str(args.repeats),
-           "--data-images", str(args.data_images), "--data-batch", str(args.data_batch)]
+           "--data-images", str(args.data_images), "--data-batch", str(args.data_batch),
+           "--data-repeats", str(args.data_repeats)]
     cmd += ["--compile"] if args.compile else []
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
 
@@ -256,9 +260,10 @@ def main() -> None:
                         help="comma list. Default: %(default)s")
     parser.add_argument("--side64", default="resnet18", help="model also measured at 64 px, or 'none'. Default: %(default)s")
     parser.add_argument("--batch", type=int, default=64, help="training batch. Default: %(default)s")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first. Default: %(default)s")
+    parser.add_argument("--warmup", type=int, default=4,
+                        help="untimed steps first (the harness's untimed first epoch has --steps). Default: %(default)s")
     parser.add_argument("--steps", type=int, default=4, help="steps per timed window. Default: %(default)s")
-    parser.add_argument("--repeats", type=int, default=2,
+    parser.add_argument("--repeats", type=int, default=4,
                         help="timed windows per process; the best counts (noise only slows). Default: %(default)s")
     parser.add_argument("--rounds", type=int, default=2,
                         help="rounds of training processes, the three kinds alternating. Default: %(default)s")
@@ -266,6 +271,8 @@ def main() -> None:
                         help="intra-op threads, as one harness process on this machine uses. Default: %(default)s")
     parser.add_argument("--data-images", type=int, default=10_000, help="images in the data-path epoch. Default: %(default)s")
     parser.add_argument("--data-batch", type=int, default=256, help="batch of the data-path epoch. Default: %(default)s")
+    parser.add_argument("--data-repeats", type=int, default=5,
+                        help="data-path epochs per process; the best counts. Default: %(default)s")
     parser.add_argument("--workers", default="1,2",
                         help="comma list of process counts to run side by side, or 'none'. Default: %(default)s")
     parser.add_argument("--workers-model", default="efficientnet_lite0",
@@ -296,9 +303,14 @@ def main() -> None:
     print(f"device {args.device} | torch {torch.__version__} | threads {args.threads} | cores {os.cpu_count()} | "
           f"{platform.processor() or platform.machine()}")
     print("command: python " + " ".join(sys.argv))
-    ours, theirs = run_child(args, "harness_data"), run_child(args, "sources_data")
+    found = []
+    for r in range(args.rounds):
+        order = ("harness_data", "sources_data")[::1 if r % 2 == 0 else -1]
+        measured = {kind: run_child(args, kind) for kind in order}
+        found.append((measured["harness_data"], measured["sources_data"]))
+    ours, theirs = ({"images_per_s": max(r[k]["images_per_s"] for r in found)} for k in (0, 1))
     print(f"\nData path, one epoch of {args.data_images:,} 32 px RGB images, batch {args.data_batch} "
-          "(crop with padding, flip, normalize):")
+          f"(crop with padding, flip, normalize), best of {args.rounds} rounds x {args.data_repeats} epochs:")
     print(tabulate([[f"{ours['images_per_s']:,.0f}", f"{theirs['images_per_s']:,.0f}",
                      f"{ours['images_per_s'] / theirs['images_per_s']:.1f}x"]],
                    headers=["harness img/s", "sources' img/s (PIL + DataLoader, 1 worker)", "ratio"], tablefmt="github"))
@@ -308,8 +320,13 @@ def main() -> None:
     rows = []
     kinds = ("harness", "model_only", "sources")
     for model, side in configs:
-        # the three alternate in rounds, so a slow spell of this shared machine hits all of them
-        found = [[run_child(args, kind, model, side) for kind in kinds] for _ in range(args.rounds)]
+        # the three alternate in rounds, so a slow spell of this shared machine hits all of them,
+        # and every other round runs them in reverse order, so none is always first
+        found = []
+        for r in range(args.rounds):
+            order = kinds if r % 2 == 0 else kinds[::-1]
+            measured = {kind: run_child(args, kind, model, side) for kind in order}
+            found.append([measured[kind] for kind in kinds])
         h, m, s = ({"images_per_s": max(r[k]["images_per_s"] for r in found),
                     "peak_mib": max(r[k]["peak_mib"] for r in found)} for k in range(len(kinds)))
         rows.append([f"{model} @{side}px", f"{h['images_per_s']:,.1f}", f"{m['images_per_s']:,.1f}",

@@ -18,22 +18,45 @@ def crop_flip_draws(n: int, pad: int, flip: bool, generator):
     return torch.stack([dy, dx, flips])
 
 
+def pad_images(x, pad: int):
+    """Zero-pad a whole image set once: (N, C, H, W) -> (N, C, H + 2 pad, W + 2 pad). A run pads
+    its training set once instead of every batch (crop_flip_padded then gathers straight from it)."""
+    import torch
+
+    return torch.nn.functional.pad(x, (pad, pad, pad, pad)) if pad > 0 else x
+
+
+def unpadded(padded, pad: int):
+    """The original images of pad_images' result, as a view (no copy)."""
+    return padded[..., pad:padded.shape[-2] - pad, pad:padded.shape[-1] - pad] if pad > 0 else padded
+
+
+def crop_flip_padded(padded, idx, draws, pad: int, flip: bool):
+    """The batch padded[idx] (padded by pad_images), each image cropped back to its unpadded size
+    at its crop_flip_draws offset, then flipped where drawn. Every crop window is a strided view
+    (N, dy, dx, C, H, W) of the padded set, so one indexed copy makes the batch: no per-batch pad,
+    no separate gather of the batch (1.7x and 1.5x faster on the CPU, bench/throughput.py data path)."""
+    import torch
+
+    if pad > 0:
+        n, c, hp, wp = padded.shape
+        sn, sc, sh, sw = padded.stride()
+        windows = padded.as_strided((n, 2 * pad + 1, 2 * pad + 1, c, hp - 2 * pad, wp - 2 * pad),
+                                    (sn, sh, sw, sc, sh, sw), padded.storage_offset())
+        x = windows[idx, draws[0], draws[1]]
+    else:
+        x = padded[idx]
+    if flip:
+        x = torch.where(draws[2].bool()[:, None, None, None], x.flip(3), x)
+    return x
+
+
 def crop_flip(x, draws, pad: int, flip: bool):
     """Apply crop_flip_draws (on x's device): crop of the zero-padded batch back to its size,
     then the horizontal flips. x: (N, C, H, W) uint8 (or float) -> same shape and dtype."""
     import torch
 
-    n, c, h, w = x.shape
-    if pad > 0:
-        padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-        # every crop window as a strided view (N, dy, dx, C, H, W), then one indexed copy of each
-        # image's window: 1.7x faster than two 1-D gathers on the CPU (bench/throughput.py data path)
-        sn, sc, sh, sw = padded.stride()
-        windows = padded.as_strided((n, 2 * pad + 1, 2 * pad + 1, c, h, w), (sn, sh, sw, sc, sh, sw))
-        x = windows[torch.arange(n, device=x.device), draws[0], draws[1]]
-    if flip:
-        x = torch.where(draws[2].bool()[:, None, None, None], x.flip(3), x)
-    return x
+    return crop_flip_padded(pad_images(x, pad), torch.arange(len(x), device=x.device), draws, pad, flip)
 
 
 def random_crop_flip(x, pad: int, flip: bool, generator):

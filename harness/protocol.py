@@ -43,7 +43,9 @@ class Numerics:
 def numerics_for(device_type: str, compile: bool = False) -> Numerics:
     if device_type == "cuda":
         return Numerics("cuda", "bf16", compile=compile)  # bf16 autocast + channels_last: the fast path on GPUs
-    return Numerics("cpu", "fp32", compile=compile)  # CPU bf16 is slower than fp32 without AMX
+    # CPU bf16 autocast, measured on an AVX512-BF16 core (2 threads, batch 64, 32 px): resnet18
+    # 1.2x faster, efficientnet_lite0 (depthwise convolutions) 2x slower; the offline models decide
+    return Numerics("cpu", "fp32", compile=compile)
 
 
 def make_config(

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from harness import HARNESS_VERSION
-from harness.augment import crop_flip, crop_flip_draws, resized_crop, resized_crop_draws
+from harness.augment import crop_flip_draws, crop_flip_padded, pad_images, resized_crop, resized_crop_draws, unpadded
 from harness.config import RunConfig, RunResult
 from harness.datasets import dataset_stats, get_dataset, load_arrays, subset_indices
 from harness.devices import enter_device
@@ -121,6 +121,8 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
     autocast = lambda: torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")  # noqa: E731
     pad = max(1, native // 8) if cfg.augment == "crop_flip" else 0
     flip = cfg.augment == "crop_flip" and data_spec.hflip
+    xtr_padded = pad_images(xtr, pad)  # padded once; batches are cropped straight out of it
+    xtr = unpadded(xtr_padded, pad)  # a view: the images themselves, for evaluation-style passes
 
     def recalibrate_bn(layers, to_side: int = side):
         """Reset running stats and re-estimate them as a plain average over the train subset
@@ -166,7 +168,7 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
         loss_sum = torch.zeros((), device=dev)
         for i in range(steps_per_epoch):
             idx = perm[i * bs:(i + 1) * bs]
-            xb = crop_flip(xtr[idx], crops[i], pad, flip) if pad else xtr[idx]
+            xb = crop_flip_padded(xtr_padded, idx, crops[i], pad, flip) if pad else xtr[idx]
             with autocast():
                 loss = F.cross_entropy(forward(prepare(xb, side, boxes[i] if rrc else None)), ytr[idx])
             opt.zero_grad(set_to_none=True)

@@ -72,3 +72,23 @@ def test_an_epochs_draws_made_at_once_are_the_per_batch_draws():
     gen = torch.Generator().manual_seed(8)
     boxes = torch.stack([resized_crop_draws(4, gen) for _ in range(3)])
     assert all(torch.equal(resized_crop(xf[k * 4:(k + 1) * 4], boxes[k], 6), per_batch[k]) for k in range(3))
+
+
+def test_cropping_from_the_set_padded_once_is_the_per_image_crop_and_flip():
+    """The training loop pads its whole set once and crops batches out of it: each image of the
+    batch is the window of its own padded image at its draw, mirrored where drawn."""
+    from harness.augment import crop_flip_draws, crop_flip_padded, pad_images, unpadded
+
+    x = torch.randint(0, 255, (20, 3, 7, 9), dtype=torch.uint8)
+    padded = pad_images(x, 2)
+    assert padded.shape == (20, 3, 11, 13) and torch.equal(unpadded(padded, 2), x)
+    idx = torch.tensor([17, 3, 3, 0, 19, 8])
+    draws = crop_flip_draws(len(idx), 2, True, torch.Generator().manual_seed(2))
+    out = crop_flip_padded(padded, idx, draws, 2, True)
+    assert out.shape == (6, 3, 7, 9) and out.dtype == torch.uint8
+    for k, i in enumerate(idx):
+        dy, dx, flip = draws[:, k].tolist()
+        window = torch.nn.functional.pad(x[i], (2, 2, 2, 2))[:, dy:dy + 7, dx:dx + 9]
+        assert torch.equal(out[k], window.flip(2) if flip else window)
+    assert 0 < int(draws[2].sum()) < 6  # both branches checked
+    assert torch.equal(crop_flip_padded(pad_images(x, 0), idx, draws, 0, False), x[idx])
