@@ -1,6 +1,6 @@
 """Throughput benchmark: the harness against the model's own speed limit and the sources' pipeline.
 
-    python bench/throughput.py                       # CPU defaults, a few minutes on 2 cores
+    python bench/throughput.py                       # CPU defaults, about 3 minutes on 2 cores
     python bench/throughput.py --device cuda:0 --batch 256 --steps 20
     python bench/throughput.py --models resnet18 --side64 none --workers 1,2,4
 
@@ -11,14 +11,14 @@ Every figure comes from this one invocation (machines are noisy: compare ratios,
   the same model on synthetic tensors already on the device (model-only, the upper bound), and
   the sources' pipeline feeding the same model; efficiency = harness / model-only, speed-up =
   harness / sources;
-- peak memory per configuration: each measurement runs in its own process (CUDA max allocated,
-  or the process's peak RSS on the CPU);
+- peak memory per configuration and kind, each in a process of its own (CUDA max allocated, or
+  the process's peak RSS on the CPU);
 - workers: total training images/s of 1, 2, ... harness processes side by side, each with its
   share of the cores (what `pytest -n W` does; on a GPU, W processes sharing it).
-Each training figure is the best of --rounds x --repeats timed windows, the harness, model-only
-and sources' processes alternating round by round (noise only slows a window down); the data
-path likewise, best of --rounds x --data-repeats epochs; the workers' figure is each process's
-sustained rate.
+The kinds compared in a ratio run in one process, their timed windows interleaved (the model-only
+and sources' windows run between the harness's epochs), so a slow spell of a shared machine hits
+all of them; each figure is the best of its windows (noise only slows a window down). The
+workers' figure is each process's sustained rate over its epochs.
 """
 from __future__ import annotations
 
@@ -39,9 +39,10 @@ sys.path.insert(0, str(ROOT))
 from harness.devices import available_cores, core_share, enter_device  # noqa: E402  (after the path: runs from a checkout)
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # CIFAR-10's, as the sources used
+KINDS = ("harness", "model_only", "sources")
 
 
-# ------------------------------------------------------------------ one measurement (child process)
+# ------------------------------------------------------------------ the pieces measured (child processes)
 def synthetic_arrays(side: int, n: int):
     import numpy as np
 
@@ -67,13 +68,13 @@ def sources_loader(side: int, batch: int, n: int):
         def __getitem__(self, i):
             return tf(images[i]), int(y[i])
 
-    return torch.utils.data.DataLoader(PILSet(), batch_size=batch, shuffle=True, num_workers=1, drop_last=True,
-                                       persistent_workers=False)
+    return torch.utils.data.DataLoader(PILSet(), batch_size=batch, shuffle=True, num_workers=1, drop_last=True)
 
 
 def harness_loader(side: int, batch: int, n: int, device):
-    """The harness's data path: uint8 on the device, batched crop/flip, float, normalize.
-    Returns a function giving one epoch's batches (the dataset is put on the device once)."""
+    """The harness's data path, as the training loop runs it: the set padded once and on the
+    device as uint8, an epoch's draws made at once, batches cropped out of it, float, normalize.
+    Returns a function giving one epoch's batches."""
     import torch
 
     from harness.augment import crop_flip_draws, crop_flip_padded, pad_images
@@ -85,7 +86,7 @@ def harness_loader(side: int, batch: int, n: int, device):
     normalize = make_normalizer(Affine(MEAN, STD), 3, device)
     gen = torch.Generator().manual_seed(0)
 
-    def epoch():  # as the training loop does it: the epoch's draws made at once, one copy each
+    def epoch():
         perm = torch.randperm(n, generator=gen).to(device)
         draws = torch.stack([crop_flip_draws(batch, pad, True, gen) for _ in range(n // batch)]).to(device)
         for i in range(n // batch):
@@ -102,28 +103,40 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def measure_data(kind: str, side: int, batch: int, n: int, device, repeats: int) -> float:
-    """Images per second of the data path alone (batches materialised on the device): the best of
-    `repeats` epochs. Building the dataset is not timed; starting the sources' worker is (it
-    restarts every epoch in their loop)."""
-    if kind == "harness":
-        epoch = harness_loader(side, batch, n, device)
-    else:
-        loader = sources_loader(side, batch, n)
-        epoch = lambda: iter(loader)  # noqa: E731
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        seen = 0
+def timed(device, images: int, work) -> float:
+    """Images per second of `work()`, which handles `images` images, device work included."""
+    sync(device)
+    start = time.perf_counter()
+    work()
+    sync(device)
+    return images / (time.perf_counter() - start)
+
+
+def measure_data(args, device) -> dict:
+    """The data path alone, both kinds in this process, epochs alternating: the best epoch of each.
+    Building the datasets is not timed; starting the sources' worker is (their loop restarts it
+    every epoch)."""
+    import torch
+
+    n, batch = args.data_images, args.data_batch
+    ours = harness_loader(args.side, batch, n, device)
+    loader = sources_loader(args.side, batch, n)
+    epochs = {"harness": ours, "sources": lambda: iter(loader)}
+    best = dict.fromkeys(epochs, 0.0)
+
+    def consume(epoch):
         for xb, _ in epoch():
-            xb = xb.to(device, non_blocking=True)
-            seen += len(xb)
-        sync(device)
-        best = max(best, seen / (time.perf_counter() - start))
+            xb.to(device, non_blocking=True)
+
+    torch.manual_seed(0)
+    for r in range(args.data_repeats):
+        for kind in (("harness", "sources") if r % 2 == 0 else ("sources", "harness")):
+            images = (n // batch) * batch
+            best[kind] = max(best[kind], timed(device, images, lambda: consume(epochs[kind])))
     return best
 
 
-def build(model_name: str, side: int, device, channels_last: bool):
+def build(model_name: str, side: int, device, channels_last: bool = True):
     import torch
 
     from harness.models import MODELS
@@ -134,94 +147,134 @@ def build(model_name: str, side: int, device, channels_last: bool):
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def measure_train(kind: str, model_name: str, side: int, batch: int, steps: int, warmup: int, device, args) -> float:
-    """Training images per second: model-only, the sources' pipeline, or the harness's finetune().
-    Each is the best of `args.repeats` windows of `steps` steps after `warmup` untimed ones."""
+def stepper(kind: str, model_name: str, side: int, device, args, total_steps: int):
+    """One training step of the model-only or the sources' kind, as a function of no arguments
+    (up to `total_steps` of them): the same model, optimizer, autocast and memory format as a
+    harness run on `device`."""
+    import itertools
+
     import torch
     import torch.nn.functional as F
 
     from harness.train import make_optimizer
 
-    cuda = str(device).startswith("cuda")
-    precision = "bf16" if cuda else "fp32"
-    autocast = lambda: torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda)  # noqa: E731
-    if kind in ("harness", "harness_mean"):
-        from harness.config import PROFILES
-        from harness.protocol import Numerics, make_config
-        from harness.train import finetune
-
-        numerics = Numerics("cuda" if cuda else "cpu", precision, compile=args.compile)
-        weights = "pretrained" if model_name == "efficientnet_lite0" else "scratch"
-        epochs = 1 + args.repeats  # the first epoch is the warm-up; an epoch is one timed window
-        cfg = make_config(model=model_name, dataset=f"synthetic:{side}", norm="fixed:0.5/0.25", seed=0,
-                          profile=PROFILES["smoke"], numerics=numerics, weights=weights, batch_size=batch,
-                          train_subset=batch * steps, test_subset=batch, epochs=epochs, eval_every=epochs,
-                          bn_recalibration=True)  # a few steps: re-estimate rather than trip the stale-BN guard
-        with tempfile.TemporaryDirectory() as data_dir:
-            result = finetune(cfg, str(device), Path(data_dir), threads=args.threads)
-        timed = result.history[1:]
-        if kind == "harness_mean":  # sustained rate, for processes running side by side
-            return batch * steps * len(timed) / sum(h["train_seconds"] for h in timed)
-        return max(batch * steps / h["train_seconds"] for h in timed)
-    model = build(model_name, side, device, channels_last=True)
-    opt = make_optimizer("adam", model.parameters(), 1e-3, 0.0, torch.device(device).type)  # as finetune() does
-    if args.compile:
-        model = torch.compile(model)
+    cuda = torch.device(device).type == "cuda"
+    model = build(model_name, side, device)
+    opt = make_optimizer("adam", model.parameters(), 1e-3, 0.0, torch.device(device).type)
+    forward = torch.compile(model) if args.compile else model
     model.train()
+    if kind == "model_only":  # a few distinct batches already on the device, cycled
+        xs = torch.randn(4, args.batch, 3, side, side, device=device)
+        ys = torch.randint(0, 10, (4, args.batch), device=device)
+        batches = ((xs[i].contiguous(memory_format=torch.channels_last), ys[i]) for i in itertools.cycle(range(4)))
+    else:  # the sources' pipeline: one epoch of their loader covers every step (one worker start)
+        batches = ((xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last), yb.to(device))
+                   for xb, yb in sources_loader(side, args.batch, args.batch * total_steps))
 
-    def step(xb, yb):
-        with autocast():
-            loss = F.cross_entropy(model(xb), yb)
+    def step():
+        xb, yb = next(batches)
+        with torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
+            loss = F.cross_entropy(forward(xb), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    total = warmup + steps * args.repeats
-    if kind == "model_only":
-        xb = torch.randn(batch, 3, side, side, device=device).contiguous(memory_format=torch.channels_last)
-        yb = torch.randint(0, 10, (batch,), device=device)
-        batches = ((xb, yb) for _ in range(total))
-    else:  # the sources' pipeline
-        batches = (
-            (xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last), yb.to(device))
-            for xb, yb in sources_loader(side, batch, batch * total)
-        )
-    best = 0.0
-    for i, (xb, yb) in enumerate(batches):
-        if i >= warmup and (i - warmup) % steps == 0:  # a window starts
-            sync(device)
-            start = time.perf_counter()
-        step(xb, yb)
-        if i >= warmup and (i - warmup) % steps == steps - 1:  # a window ends
-            sync(device)
-            best = max(best, batch * steps / (time.perf_counter() - start))
+    return step
+
+
+def harness_config(model_name: str, side: int, device, args, epochs: int):
+    """A real run of finetune(): `epochs` epochs of --steps steps on the synthetic set."""
+    from harness.config import PROFILES
+    from harness.protocol import make_config, numerics_for
+
+    numerics = numerics_for("cuda" if str(device).startswith("cuda") else "cpu", args.compile)
+    weights = "pretrained" if model_name == "efficientnet_lite0" else "scratch"
+    return make_config(model=model_name, dataset=f"synthetic:{side}", norm="fixed:0.5/0.25", seed=0,
+                       profile=PROFILES["smoke"], numerics=numerics, weights=weights, batch_size=args.batch,
+                       train_subset=args.batch * args.steps, test_subset=args.batch, epochs=epochs, eval_every=epochs,
+                       bn_recalibration=True)  # a few steps: re-estimate rather than trip the stale-BN guard
+
+
+def measure_training(model_name: str, side: int, device, args) -> dict:
+    """The three kinds in this process: the harness trains 1 + --windows epochs of --steps steps
+    (the first untimed); after each epoch a window of the model-only and of the sources' kind
+    runs (order alternating; the first window of each is their warm-up). Best window of each."""
+    from harness.train import finetune
+
+    lead = 2  # untimed steps before each window: the sources' worker prefetches 2 batches while idle
+    total = (1 + args.windows) * (lead + args.steps)
+    steps = {kind: stepper(kind, model_name, side, device, args, total) for kind in KINDS[1:]}
+    windows: dict[str, list[float]] = {kind: [] for kind in KINDS[1:]}
+    images = args.batch * args.steps
+
+    def between_epochs(_message: str) -> None:  # finetune's progress hook: outside its epoch timing
+        order = KINDS[1:] if len(windows["sources"]) % 2 == 0 else KINDS[:0:-1]
+        for kind in order:
+            for _ in range(lead):
+                steps[kind]()
+            windows[kind].append(timed(device, images, lambda: [steps[kind]() for _ in range(args.steps)]))
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        result = finetune(harness_config(model_name, side, device, args, 1 + args.windows), str(device),
+                          Path(data_dir), progress=between_epochs, threads=args.threads)
+    best = {kind: max(w[1:]) for kind, w in windows.items()}
+    best["harness"] = max(images / h["train_seconds"] for h in result.history[1:])
     return best
 
 
-def child(args) -> None:
+def measure_peak(kind: str, model_name: str, side: int, device, args) -> None:
+    """One kind alone for peak memory: two epochs of the harness, or as many steps of the others."""
+    if kind == "harness":
+        from harness.train import finetune
+
+        with tempfile.TemporaryDirectory() as data_dir:
+            finetune(harness_config(model_name, side, device, args, 2), str(device), Path(data_dir), threads=args.threads)
+    else:
+        step = stepper(kind, model_name, side, device, args, 2 * args.steps)
+        for _ in range(2 * args.steps):
+            step()
+        sync(device)
+
+
+def sustained_harness(model_name: str, side: int, device, args) -> float:
+    """Images per second over the harness's epochs after the first: one of W processes side by side."""
+    from harness.train import finetune
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        result = finetune(harness_config(model_name, side, device, args, 1 + args.windows), str(device),
+                          Path(data_dir), threads=args.threads)
+    timed_epochs = result.history[1:]
+    return args.batch * args.steps * len(timed_epochs) / sum(h["train_seconds"] for h in timed_epochs)
+
+
+def peak_mib(device) -> float:
     import torch
 
-    device = torch.device(args.device)
+    if torch.device(device).type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def child(args) -> None:
     enter_device(args.device, args.threads)  # threads; on CUDA the current device and autotuner, as a run sets them
-    if args.kind in ("harness_data", "sources_data"):
-        value = measure_data(args.kind.split("_")[0], args.side, args.data_batch, args.data_images, device,
-                             args.data_repeats)
+    if args.child == "data":
+        out = measure_data(args, args.device)
+    elif args.child == "training":
+        out = measure_training(args.model, args.side, args.device, args)
+    elif args.child == "sustained":
+        out = {"harness": sustained_harness(args.model, args.side, args.device, args)}
     else:
-        value = measure_train(args.kind, args.model, args.side, args.batch, args.steps, args.warmup, device, args)
-    if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(device) / 2**20
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(json.dumps({"images_per_s": value, "peak_mib": peak}))
+        measure_peak(args.child.removeprefix("peak_"), args.model, args.side, args.device, args)
+        out = {}
+    print(json.dumps({**out, "peak_mib": peak_mib(args.device)}))
 
 
-# ------------------------------------------------------------------ the table (parent process)
+# ------------------------------------------------------------------ the tables (parent process)
 def start_child(args, kind: str, model: str = "-", side: int = 32, threads: int | None = None) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--child", kind, "--model", model, "--side", str(side), "--device", args.device,
-           "--batch", str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--threads", str(threads or args.threads), "--repeats", str(args.repeats),
-           "--data-images", str(args.data_images), "--data-batch", str(args.data_batch),
-           "--data-repeats", str(args.data_repeats)]
+           "--batch", str(args.batch), "--steps", str(args.steps), "--windows", str(args.windows),
+           "--threads", str(threads or args.threads), "--data-images", str(args.data_images),
+           "--data-batch", str(args.data_batch), "--data-repeats", str(args.data_repeats)]
     cmd += ["--compile"] if args.compile else []
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
 
@@ -229,12 +282,20 @@ def start_child(args, kind: str, model: str = "-", side: int = 32, threads: int 
 def finish_child(proc: subprocess.Popen) -> dict:
     out, err = proc.communicate()
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(proc.args[2:5])} failed:\n{err[-2000:]}")
+        raise SystemExit(f"{' '.join(proc.args[2:6])} failed:\n{err[-2000:]}")
     return json.loads(out.strip().splitlines()[-1])
 
 
 def run_child(args, kind: str, model: str = "-", side: int = 32) -> dict:
     return finish_child(start_child(args, kind, model, side))
+
+
+def training_row(args, model: str, side: int) -> list:
+    rate = run_child(args, "training", model, side)
+    peak = [run_child(args, f"peak_{kind}", model, side)["peak_mib"] for kind in KINDS]
+    h, m, s = (rate[kind] for kind in KINDS)
+    return [f"{model} @{side}px", f"{h:,.1f}", f"{m:,.1f}", f"{s:,.1f}", f"{h / m:.2f}", f"{h / s:.2f}x",
+            " / ".join(f"{p:,.0f}" for p in peak)]
 
 
 def workers_table(args, cores: int) -> tuple[str, list[list]]:
@@ -243,14 +304,27 @@ def workers_table(args, cores: int) -> tuple[str, list[list]]:
     rows, base = [], None
     for w in (int(v) for v in args.workers.split(",")):
         threads = core_share(cores, w)
-        procs = [start_child(args, "harness_mean", args.workers_model, 32, threads) for _ in range(w)]
-        rates = [finish_child(p)["images_per_s"] for p in procs]
+        procs = [start_child(args, "sustained", args.workers_model, 32, threads) for _ in range(w)]
+        rates = [finish_child(p)["harness"] for p in procs]
         total = sum(rates)
         base = base or total
         rows.append([w, threads, " / ".join(f"{r:,.1f}" for r in rates), f"{total:,.1f}", f"{total / base:.2f}x"])
     title = (f"Workers: {args.workers_model} @32px, harness processes side by side (as pytest -n W), "
-             f"each with cores // W threads, {args.repeats} epochs of {args.steps} steps each:")
+             f"each with cores // W threads, {args.windows} epochs of {args.steps} steps each:")
     return title, rows
+
+
+def check_models(parser: argparse.ArgumentParser, args) -> None:
+    """Unknown names get "did you mean"; the benchmark's images are RGB."""
+    from harness.errors import UsageError
+    from harness.models import MODELS
+
+    try:
+        for name in {*args.models.split(","), args.workers_model} | ({args.side64} - {"none"}):
+            if MODELS.get(name).in_channels != 3:
+                raise UsageError(f"model {name} takes grayscale images; the benchmark trains on RGB")
+    except UsageError as exc:
+        parser.error(str(exc))
 
 
 def main() -> None:
@@ -260,19 +334,15 @@ def main() -> None:
                         help="comma list. Default: %(default)s")
     parser.add_argument("--side64", default="resnet18", help="model also measured at 64 px, or 'none'. Default: %(default)s")
     parser.add_argument("--batch", type=int, default=64, help="training batch. Default: %(default)s")
-    parser.add_argument("--warmup", type=int, default=4,
-                        help="untimed steps first (the harness's untimed first epoch has --steps). Default: %(default)s")
-    parser.add_argument("--steps", type=int, default=4, help="steps per timed window. Default: %(default)s")
-    parser.add_argument("--repeats", type=int, default=4,
-                        help="timed windows per process; the best counts (noise only slows). Default: %(default)s")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="rounds of training processes, the three kinds alternating. Default: %(default)s")
+    parser.add_argument("--steps", type=int, default=4, help="steps per timed window (a harness epoch). Default: %(default)s")
+    parser.add_argument("--windows", type=int, default=8,
+                        help="timed windows of each kind, after one untimed; the best counts. Default: %(default)s")
     parser.add_argument("--threads", type=int, default=available_cores(),
                         help="intra-op threads, as one harness process on this machine uses. Default: %(default)s")
     parser.add_argument("--data-images", type=int, default=10_000, help="images in the data-path epoch. Default: %(default)s")
     parser.add_argument("--data-batch", type=int, default=256, help="batch of the data-path epoch. Default: %(default)s")
-    parser.add_argument("--data-repeats", type=int, default=5,
-                        help="data-path epochs per process; the best counts. Default: %(default)s")
+    parser.add_argument("--data-repeats", type=int, default=8,
+                        help="data-path epochs of each kind, alternating; the best counts. Default: %(default)s")
     parser.add_argument("--workers", default="1,2",
                         help="comma list of process counts to run side by side, or 'none'. Default: %(default)s")
     parser.add_argument("--workers-model", default="efficientnet_lite0",
@@ -283,18 +353,11 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=32, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        args.kind = args.child
         return child(args)
-
-    from harness.errors import UsageError
-    from harness.models import MODELS
-
-    try:  # unknown names get "did you mean"; the benchmark's data are 32 px RGB
-        for name in {*args.models.split(","), args.workers_model} | ({args.side64} - {"none"}):
-            if MODELS.get(name).in_channels != 3:
-                raise UsageError(f"model {name} takes grayscale images; the benchmark trains on RGB")
-    except UsageError as exc:
-        parser.error(str(exc))
+    check_models(parser, args)
+    if min(args.batch, args.steps, args.windows, args.data_repeats, args.data_images // args.data_batch) < 1:
+        parser.error("--batch, --steps, --windows and --data-repeats must be at least 1, "
+                     "and --data-images at least --data-batch")
 
     import torch
     from tabulate import tabulate
@@ -303,38 +366,17 @@ def main() -> None:
     print(f"device {args.device} | torch {torch.__version__} | threads {args.threads} | cores {os.cpu_count()} | "
           f"{platform.processor() or platform.machine()}")
     print("command: python " + " ".join(sys.argv))
-    found = []
-    for r in range(args.rounds):
-        order = ("harness_data", "sources_data")[::1 if r % 2 == 0 else -1]
-        measured = {kind: run_child(args, kind) for kind in order}
-        found.append((measured["harness_data"], measured["sources_data"]))
-    ours, theirs = ({"images_per_s": max(r[k]["images_per_s"] for r in found)} for k in (0, 1))
+    data = run_child(args, "data")
     print(f"\nData path, one epoch of {args.data_images:,} 32 px RGB images, batch {args.data_batch} "
-          f"(crop with padding, flip, normalize), best of {args.rounds} rounds x {args.data_repeats} epochs:")
-    print(tabulate([[f"{ours['images_per_s']:,.0f}", f"{theirs['images_per_s']:,.0f}",
-                     f"{ours['images_per_s'] / theirs['images_per_s']:.1f}x"]],
+          f"(crop with padding, flip, normalize), best of {args.data_repeats} epochs each, alternating:")
+    print(tabulate([[f"{data['harness']:,.0f}", f"{data['sources']:,.0f}", f"{data['harness'] / data['sources']:.1f}x"]],
                    headers=["harness img/s", "sources' img/s (PIL + DataLoader, 1 worker)", "ratio"], tablefmt="github"))
     configs = [(m, 32) for m in args.models.split(",")]
     if args.side64 != "none":
         configs.append((args.side64, 64))
-    rows = []
-    kinds = ("harness", "model_only", "sources")
-    for model, side in configs:
-        # the three alternate in rounds, so a slow spell of this shared machine hits all of them,
-        # and every other round runs them in reverse order, so none is always first
-        found = []
-        for r in range(args.rounds):
-            order = kinds if r % 2 == 0 else kinds[::-1]
-            measured = {kind: run_child(args, kind, model, side) for kind in order}
-            found.append([measured[kind] for kind in kinds])
-        h, m, s = ({"images_per_s": max(r[k]["images_per_s"] for r in found),
-                    "peak_mib": max(r[k]["peak_mib"] for r in found)} for k in range(len(kinds)))
-        rows.append([f"{model} @{side}px", f"{h['images_per_s']:,.1f}", f"{m['images_per_s']:,.1f}",
-                     f"{s['images_per_s']:,.1f}", f"{h['images_per_s'] / m['images_per_s']:.2f}",
-                     f"{h['images_per_s'] / s['images_per_s']:.2f}x",
-                     f"{h['peak_mib']:,.0f} / {m['peak_mib']:,.0f} / {s['peak_mib']:,.0f}"])
-    print(f"\nTraining, batch {args.batch}, best of {args.rounds} rounds x {args.repeats} windows of {args.steps} steps "
-          f"(after {args.warmup} warm-up steps; the harness's windows are its epochs after the first):")
+    rows = [training_row(args, model, side) for model, side in configs]
+    print(f"\nTraining, batch {args.batch}: best of {args.windows} windows of {args.steps} steps each, the three "
+          "kinds interleaved in one process (a harness window is one of its epochs; peak memory from one process per kind):")
     print(tabulate(rows, headers=["config", "harness img/s", "model-only img/s", "sources img/s",
                                   "efficiency", "speed-up", "peak MiB (h / m / s)"], tablefmt="github"))
     if args.workers != "none":

@@ -1,0 +1,43 @@
+"""bench/throughput.py runs end to end at a tiny size and prints every table it promises."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "throughput.py"
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_the_benchmark_prints_its_tables():
+    out = bench("--models", "resnet18", "--side64", "none", "--workers", "1,2", "--workers-model", "resnet18",
+                "--batch", "8", "--steps", "1", "--windows", "1", "--threads", "1",
+                "--data-images", "512", "--data-batch", "256", "--data-repeats", "1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout
+    assert "command: python" in text and "threads 1" in text
+    data_row = re.search(r"^\|\s*([\d,]+)\s*\|\s*([\d,]+)\s*\|\s*([\d.]+)x\s*\|$", text, re.M)
+    assert data_row and float(data_row.group(3)) > 0
+    row = re.search(r"^\| resnet18 @32px\s*\|(.*)\|$", text, re.M)
+    assert row, text
+    harness, model_only, sources, efficiency, speed_up, peaks = (c.strip() for c in row.group(1).split("|"))
+    h, m, s = (float(v.replace(",", "")) for v in (harness, model_only, sources))
+    assert min(h, m, s) > 0
+    assert float(efficiency) == pytest.approx(h / m, abs=0.01) and float(speed_up.rstrip("x")) == pytest.approx(h / s, abs=0.01)
+    assert len([p for p in peaks.split(" / ") if float(p.replace(",", "")) > 0]) == 3  # one peak per kind
+    workers = re.findall(r"^\|\s*(\d)\s*\|\s*(\d+)\s*\|", text, re.M)
+    assert [w for w, _ in workers] == ["1", "2"]
+
+
+def test_bad_models_are_one_line_errors():
+    out = bench("--models", "resnet81")
+    assert out.returncode == 2 and "did you mean 'resnet18'" in out.stderr.strip().splitlines()[-1]
+    out = bench("--models", "lenet")
+    assert out.returncode == 2 and "grayscale" in out.stderr and not out.stdout
+    out = bench("--windows", "0")
+    assert out.returncode == 2 and "at least 1" in out.stderr
