@@ -50,6 +50,20 @@ def synthetic_arrays(side: int, n: int):
     return rng.integers(0, 256, (n, 3, side, side), dtype=np.uint8), rng.integers(0, 10, n)
 
 
+class PILSet:
+    """The sources' dataset: PIL images through torchvision transforms (at module level, so a
+    DataLoader worker started by spawn or forkserver can unpickle it)."""
+
+    def __init__(self, images, labels, transform):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.transform(self.images[i]), int(self.labels[i])
+
+
 def sources_loader(side: int, batch: int, n: int):
     """The sources' data path: PIL images, torchvision transforms on the CPU, one DataLoader worker."""
     import torch
@@ -57,18 +71,10 @@ def sources_loader(side: int, batch: int, n: int):
     from torchvision import transforms
 
     x, y = synthetic_arrays(side, n)
-    images = [Image.fromarray(img.transpose(1, 2, 0)) for img in x]
     tf = transforms.Compose([transforms.RandomCrop(side, padding=side // 8), transforms.RandomHorizontalFlip(),
                              transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
-
-    class PILSet(torch.utils.data.Dataset):
-        def __len__(self):
-            return n
-
-        def __getitem__(self, i):
-            return tf(images[i]), int(y[i])
-
-    return torch.utils.data.DataLoader(PILSet(), batch_size=batch, shuffle=True, num_workers=1, drop_last=True)
+    dataset = PILSet([Image.fromarray(img.transpose(1, 2, 0)) for img in x], y, tf)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=1, drop_last=True)
 
 
 def harness_loader(side: int, batch: int, n: int, device):
@@ -160,13 +166,14 @@ def stepper(kind: str, model_name: str, side: int, device, args, total_steps: in
 
     cuda = torch.device(device).type == "cuda"
     model = build(model_name, side, device)
-    opt = make_optimizer("adam", model.parameters(), 1e-3, 0.0, torch.device(device).type)
+    opt = make_optimizer("adam", model.parameters(), 1e-3, 0.0)
     forward = torch.compile(model) if args.compile else model
     model.train()
     if kind == "model_only":  # a few distinct batches already on the device, cycled
-        xs = torch.randn(4, args.batch, 3, side, side, device=device)
+        xs = [torch.randn(args.batch, 3, side, side, device=device).contiguous(memory_format=torch.channels_last)
+              for _ in range(4)]
         ys = torch.randint(0, 10, (4, args.batch), device=device)
-        batches = ((xs[i].contiguous(memory_format=torch.channels_last), ys[i]) for i in itertools.cycle(range(4)))
+        batches = ((xs[i], ys[i]) for i in itertools.cycle(range(4)))
     else:  # the sources' pipeline: one epoch of their loader covers every step (one worker start)
         batches = ((xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last), yb.to(device))
                    for xb, yb in sources_loader(side, args.batch, args.batch * total_steps))
@@ -303,7 +310,7 @@ def workers_table(args, cores: int) -> tuple[str, list[list]]:
     each with its share of the cores, for each W in --workers."""
     rows, base = [], None
     for w in (int(v) for v in args.workers.split(",")):
-        threads = core_share(cores, w)
+        threads = core_share(cores, w, os.environ.get("OMP_NUM_THREADS"))  # as the plugin shares them
         procs = [start_child(args, "sustained", args.workers_model, 32, threads) for _ in range(w)]
         rates = [finish_child(p)["harness"] for p in procs]
         total = sum(rates)

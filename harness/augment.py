@@ -86,10 +86,14 @@ def resized_crop_draws(n: int, generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3
 def resized_crop(x, theta, side: int):
     """Apply resized_crop_draws (on x's device): one affine resampling of the whole batch.
     x: (N, C, H, W) float -> (N, C, side, side) float."""
+    import torch
     import torch.nn.functional as F
 
-    grid = F.affine_grid(theta.to(x.dtype), (x.shape[0], x.shape[1], side, side), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # autocast would compute the sampling grid in bf16 (affine_grid is a matmul): positions off by
+    # up to a third of a pixel; preprocessing stays in x's precision
+    with torch.autocast(x.device.type, enabled=False):
+        grid = F.affine_grid(theta.to(x.dtype), (x.shape[0], x.shape[1], side, side), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def random_resized_crop(x, side: int, generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip: bool = True):

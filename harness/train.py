@@ -106,15 +106,13 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
                 f"BatchNorm running statistics cannot have converged: {total_steps} steps at momentum {momentum} "
                 f"leave {stale:.0%} of the pretrained statistics; enable bn_recalibration"
             )
-    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay, dev.type)
-    plateau = None
+    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay)
+    sched = plateau = None  # per step, or per epoch on the training loss
     if cfg.schedule == "cosine":
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(total_steps, 1))))
-    elif cfg.schedule in ("constant", "plateau"):
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-        if cfg.schedule == "plateau":
-            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "min")
-    else:
+    elif cfg.schedule == "plateau":
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "min")
+    elif cfg.schedule != "constant":
         raise UsageError(f"unknown schedule {cfg.schedule!r} (available: cosine, constant, plateau)")
     if cfg.augment not in ("crop_flip", "random_resized_crop", "none"):
         raise UsageError(f"unknown augmentation {cfg.augment!r} (available: crop_flip, random_resized_crop, none)")
@@ -169,12 +167,14 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
         for i in range(steps_per_epoch):
             idx = perm[i * bs:(i + 1) * bs]
             xb = crop_flip_padded(xtr_padded, idx, crops[i], pad, flip) if pad else xtr[idx]
+            x = prepare(xb, side, boxes[i] if rrc else None)  # fp32 preprocessing, outside autocast
             with autocast():
-                loss = F.cross_entropy(forward(prepare(xb, side, boxes[i] if rrc else None)), ytr[idx])
+                loss = F.cross_entropy(forward(x), ytr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sched.step()
+            if sched is not None:
+                sched.step()
             loss_sum += loss.detach().float()
             steps += 1
         train_loss = loss_sum.item() / steps_per_epoch  # the epoch's one host sync
@@ -182,6 +182,7 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
         train_time += epoch_seconds
         if not math.isfinite(train_loss):
             raise RunFailed(f"non-finite training loss at epoch {epoch}")
+        last_lr = opt.param_groups[0]["lr"]  # where the epoch left it, before the plateau schedule looks
         if plateau is not None:
             plateau.step(train_loss)
         accuracy = None
@@ -190,7 +191,7 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
                 recalibrate_bn(bn_layers)
             accuracy = evaluate()
         history.append({"epoch": epoch, "train_loss": train_loss, "test_accuracy": accuracy,
-                        "train_seconds": round(epoch_seconds, 4)})
+                        "lr": last_lr, "train_seconds": round(epoch_seconds, 4)})
         if progress:
             acc_text = f", {cfg.evaluate_on} acc {accuracy:.4f}" if accuracy is not None else ""
             progress(f"{cfg.label()}: epoch {epoch}/{cfg.epochs}, loss {train_loss:.4f}{acc_text}")
@@ -227,7 +228,6 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
             "cuda": torch.version.cuda,
             "host": platform.node(),
             **device_settings,  # threads; on CUDA the autotuner and TF32
-            "fused_optimizer": bool(opt.defaults.get("fused")),
             "parameter_dtypes": sorted({str(p.dtype) for p in model.parameters()}),  # autocast leaves them fp32
             "harness_version": HARNESS_VERSION,
             "train_images_in_subset": len(xtr),
@@ -240,14 +240,15 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
     )
 
 
-def make_optimizer(name: str, params, lr: float, weight_decay: float, device_type: str):
-    """The run's optimizer. Adam is fused on CUDA: one kernel for the whole step instead of a launch
-    per tensor, which is what bounds small models at 32 px on a big GPU; on the CPU the plain loop
-    is kept (the step there is the model's arithmetic, see bench/throughput.py)."""
+def make_optimizer(name: str, params, lr: float, weight_decay: float):
+    """The run's optimizer, shared with bench/throughput.py's model-only kind. torch's default
+    implementation: multi-tensor (foreach) on CUDA. Not fused: the fused Adam kernel refuses
+    parameters whose gradients differ in stride on size-1 dimensions (pytorch#106951), which
+    depthwise convolutions in channels_last can produce."""
     import torch
 
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=device_type == "cuda" or None)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "adadelta":
         return torch.optim.Adadelta(params, lr=lr, weight_decay=weight_decay)
     raise UsageError(f"unknown optimizer {name!r} (available: adam, adadelta)")
@@ -265,7 +266,7 @@ def fixres_stage(model, bn_layers, cfg: RunConfig, xtr, ytr, prepare, evaluate, 
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not any(p is q for q in head.parameters())}
     freeze_all_but(model, head)
     # the optimizer takes whatever is trainable, so a freeze that failed shows in the check below
-    opt = make_optimizer("adam", [p for p in model.parameters() if p.requires_grad], cfg.lr, 0.0, xtr.device.type)
+    opt = make_optimizer("adam", [p for p in model.parameters() if p.requires_grad], cfg.lr, 0.0)
     if last_bn is not None:
         last_bn.reset_running_stats()
         last_bn.momentum = None  # an exact average over the stage, whatever the model's momentum
@@ -277,8 +278,9 @@ def fixres_stage(model, bn_layers, cfg: RunConfig, xtr, ytr, prepare, evaluate, 
         perm = torch.randperm(len(xtr), generator=gen).to(xtr.device)
         for i in range(len(xtr) // cfg.batch_size):
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            x = prepare(xtr[idx], r)
             with autocast():
-                loss = F.cross_entropy(model(prepare(xtr[idx], r)), ytr[idx])
+                loss = F.cross_entropy(model(x), ytr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -92,3 +92,14 @@ def test_cropping_from_the_set_padded_once_is_the_per_image_crop_and_flip():
         assert torch.equal(out[k], window.flip(2) if flip else window)
     assert 0 < int(draws[2].sum()) < 6  # both branches checked
     assert torch.equal(crop_flip_padded(pad_images(x, 0), idx, draws, 0, False), x[idx])
+
+
+def test_resized_crops_keep_full_precision_under_bf16_autocast():
+    """The training step runs under autocast; the crop's sampling grid must not drop to bf16."""
+    from harness.augment import resized_crop, resized_crop_draws
+
+    x = torch.rand(6, 3, 64, 64)
+    theta = resized_crop_draws(6, torch.Generator().manual_seed(0), scale=(0.08, 0.1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under = resized_crop(x, theta, 64)
+    assert under.dtype == torch.float32 and torch.equal(under, resized_crop(x, theta, 64))

@@ -180,16 +180,25 @@ def test_accuracy_is_the_final_epochs_not_the_best(data_dir):
     assert r.best_accuracy == max(accs)  # kept only as a flagged extra
 
 
-def test_adam_is_fused_on_cuda_only():
+def test_unknown_optimizer_is_refused():
     from harness.train import make_optimizer
 
-    params = [torch.nn.Parameter(torch.zeros(3))]
-    assert make_optimizer("adam", params, 1e-3, 0.0, "cuda").defaults["fused"]
-    assert not make_optimizer("adam", params, 1e-3, 0.0, "cpu").defaults["fused"]
     with pytest.raises(UsageError, match="unknown optimizer 'sgd'"):
-        make_optimizer("sgd", params, 1e-3, 0.0, "cpu")
+        make_optimizer("sgd", [torch.nn.Parameter(torch.zeros(3))], 1e-3, 0.0)
 
 
 def test_a_run_records_how_it_was_executed(data_dir):
     r = finetune(cfg(), "cpu", data_dir, threads=1)
-    assert r.meta["threads"] == 1 and r.meta["fused_optimizer"] is False and "cudnn_benchmark" not in r.meta
+    assert r.meta["threads"] == 1 and "cudnn_benchmark" not in r.meta
+
+
+def test_the_plateau_schedule_keeps_the_lowered_learning_rate(data_dir, monkeypatch):
+    """A plateau cut must last: no per-step schedule may reset it. Patience 0 and a threshold no
+    loss can meet make every epoch a plateau, so the rate falls tenfold after each epoch."""
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau
+    monkeypatch.setattr(torch.optim.lr_scheduler, "ReduceLROnPlateau",
+                        lambda opt, mode: scheduler(opt, mode, patience=0, threshold=2.0))
+    r = finetune(cfg(optimizer="adadelta", lr=1.0, schedule="plateau", epochs=3), "cpu", data_dir)
+    assert [h["lr"] for h in r.history] == pytest.approx([1.0, 0.1, 0.01])
+    cosine = finetune(cfg(epochs=2, lr=0.01), "cpu", data_dir)
+    assert cosine.history[0]["lr"] == pytest.approx(0.005) and cosine.history[1]["lr"] == pytest.approx(0.0, abs=1e-12)
