@@ -1,6 +1,6 @@
 """Throughput benchmark: the harness against the model's own speed limit and the sources' pipeline.
 
-    python bench/throughput.py                       # CPU defaults, about 3 minutes on 2 cores
+    python bench/throughput.py                       # CPU defaults, about 4 minutes on 2 cores
     python bench/throughput.py --device cuda:0 --batch 256 --steps 20
     python bench/throughput.py --models resnet18 --side64 none --workers 1,2,4
 

@@ -11,7 +11,6 @@ import importlib.util
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,6 +19,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from harness.errors import Unavailable, UsageError
+from harness.files import atomic_file
 from harness.network import unreachable
 from harness.registry import Registry
 
@@ -72,9 +72,8 @@ def seed_idx_root(raw_dir: Path, package_dir: Path | None) -> bool:
     for f in IDX_FILES:
         if (raw_dir / f).is_file():
             continue
-        with gzip.open(package_dir / f"{f}.gz", "rb") as src, tempfile.NamedTemporaryFile(dir=raw_dir, delete=False) as tmp:
+        with gzip.open(package_dir / f"{f}.gz", "rb") as src, atomic_file(raw_dir / f) as tmp:
             shutil.copyfileobj(src, tmp)
-        os.replace(tmp.name, raw_dir / f)  # atomic: a concurrent worker never sees half a file
     return True
 
 
@@ -300,10 +299,8 @@ def cache_stem(name: str) -> str:
 
 
 def atomic_save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
+    with atomic_file(path, suffix=".npy") as tmp:
         np.save(tmp, array)
-    os.replace(tmp.name, path)
 
 
 def load_arrays(name: str, data_dir: Path, train: bool) -> Arrays:
@@ -389,10 +386,8 @@ def dataset_stats(name: str, data_dir: Path, estimator: str = "exact") -> tuple[
         data["version"] = STATS_VERSION
     if estimator != "exact":
         data[f"std_{estimator}"] = weak_std(x) if estimator == "weak" else batch_std(x)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".json", delete=False) as tmp:
+    with atomic_file(path, "w", suffix=".json") as tmp:
         json.dump(data, tmp)
-    os.replace(tmp.name, path)
     return data["mean"], data["std"] if estimator == "exact" else data[f"std_{estimator}"]
 
 

@@ -76,12 +76,18 @@ class RunStore:
             db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             try:
                 db.execute("PRAGMA busy_timeout=60000")
-                db.executescript(SCHEMA)
-                row = db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()
-                if row is None:
-                    db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-                elif int(row[0]) != SCHEMA_VERSION:
+                # another program's database is refused before anything is written to it
+                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                row = db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone() if "meta" in tables else None
+                if tables and row is None:
+                    raise UsageError(f"run store {self.path} is an SQLite database but not a normclaims run store "
+                                     f"(tables: {', '.join(sorted(tables))}); pass another --store")
+                if row is not None and row[0] != str(SCHEMA_VERSION):
                     raise UsageError(f"run store {self.path} has schema {row[0]}, this harness reads {SCHEMA_VERSION}: pass another --store")
+                if row is None:  # a new store: its tables and schema mark in one transaction, so a
+                    # worker opening it meanwhile sees all of it or nothing
+                    db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} "
+                                     f"INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}'); COMMIT;")
                 db.execute("SELECT key, config, status, result, reason, finished FROM runs LIMIT 1").fetchall()
             finally:
                 db.close()

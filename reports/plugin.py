@@ -9,10 +9,8 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
 import platform
 import subprocess
-import tempfile
 from collections import Counter, defaultdict
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.evidence import CELL_TAG, EXTRA, OBSERVATION
+from harness.files import atomic_file
 from harness.plugin import SETTINGS
 
 REPORTER = pytest.StashKey["Reporter"]()
@@ -172,7 +171,8 @@ class Reporter:
 
 class FigureCache:
     """Redraw a figure only when its data changed (a cached session draws nothing), and remove
-    the figures of earlier sessions that this one no longer links."""
+    the figures that earlier sessions drew (listed in the index) and this one no longer links;
+    any other file in the report dir is left alone."""
 
     def __init__(self, out_dir: Path):
         self.index_path = out_dir / ".figures.json"
@@ -193,9 +193,9 @@ class FigureCache:
         return path
 
     def finish(self) -> None:
-        for old in self.out_dir.glob("*.png"):
-            if old.name not in self.kept:
-                old.unlink()
+        for name in set(self.index) - set(self.kept):
+            if "/" not in name and name.endswith(".png"):  # the index is ours, but only ever names figures
+                (self.out_dir / name).unlink(missing_ok=True)
         atomic_write(self.index_path, json.dumps(self.kept, indent=1))
 
 
@@ -235,9 +235,8 @@ def clean(value):
 
 
 def atomic_write(path: Path, text: str) -> Path:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as tmp:
+    with atomic_file(path, "w") as tmp:
         tmp.write(text)
-    os.replace(tmp.name, path)
     return path
 
 

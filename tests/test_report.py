@@ -47,3 +47,27 @@ def test_figures_tables_and_markdown(tmp_path: Path):
     claim["figures"], claim["tables"] = figures, tables
     md = render_markdown({"correction": "Holm across the cells of each claim"}, [claim])
     assert "![c-curves](c-curves.png)" in md and "| mnist" in md and "mean \\ std" in md
+
+
+def test_report_files_are_readable_and_foreign_figures_stay(tmp_path: Path):
+    """Only figures an earlier session drew are removed; the written files get the usual
+    permissions (a temporary file is private to its owner until it is renamed)."""
+    import os
+
+    from reports.plugin import FigureCache, atomic_write
+
+    mine = tmp_path / "photo.png"
+    mine.write_bytes(b"not ours")
+    cache = FigureCache(tmp_path)
+    drawn = tmp_path / "old.png"
+    cache.get("old.png", [1], lambda: (drawn.write_bytes(b"figure"), drawn)[1])
+    cache.finish()
+    later = FigureCache(tmp_path)  # the next session no longer links old.png
+    later.finish()
+    assert mine.read_bytes() == b"not ours" and not drawn.exists()
+    umask = os.umask(0o022)
+    try:
+        written = atomic_write(tmp_path / "summary.md", "# report\n")
+    finally:
+        os.umask(umask)
+    assert written.read_text() == "# report\n" and written.stat().st_mode & 0o777 == 0o644

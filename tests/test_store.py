@@ -152,3 +152,23 @@ def test_concurrent_workers_train_each_run_once(tmp_path):
     assert db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
     rows = [json.loads(r[0]) for r in db.execute("SELECT result FROM runs")]
     assert sorted(r["accuracy"] for r in rows) == [0.0, 0.1, 0.2, 0.3]
+
+
+def test_another_programs_database_is_refused_untouched(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "theirs.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE runs (x INTEGER)")
+    before = path.read_bytes()
+    with pytest.raises(UsageError, match=r"not a normclaims run store \(tables: runs\)"):
+        RunStore(path)
+    assert path.read_bytes() == before
+
+
+def test_an_empty_file_becomes_a_store(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    path.touch()
+    store = RunStore(path)
+    assert store.get_or_run(cfg(), lambda c: result()).status == "ok"
+    assert RunStore(path).lookup(store.get_or_run(cfg(), lambda c: result()).key).cached
