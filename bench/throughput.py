@@ -15,10 +15,11 @@ Every figure comes from this one invocation (machines are noisy: compare ratios,
   the process's peak RSS on the CPU);
 - workers: total training images/s of 1, 2, ... harness processes side by side, each with its
   share of the cores (what `pytest -n W` does; on a GPU, W processes sharing it).
-The kinds compared in a ratio run in one process, their timed windows interleaved (the model-only
-and sources' windows run between the harness's epochs), so a slow spell of a shared machine hits
-all of them; each figure is the best of its windows (noise only slows a window down). The
-workers' figure is each process's sustained rate over its epochs.
+The kinds compared in a ratio run in one process, their timed windows interleaved in rounds (the
+model-only and sources' windows run between the harness's epochs); a ratio is the median over
+rounds of the ratio within a round, so a slow spell of a shared machine that spans a round
+divides out, and an images/s figure is the median of its windows. The workers' figure is each
+process's sustained rate over its epochs.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,16 +121,16 @@ def timed(device, images: int, work) -> float:
 
 
 def measure_data(args, device) -> dict:
-    """The data path alone, both kinds in this process, epochs alternating: the best epoch of each.
-    Building the datasets is not timed; starting the sources' worker is (their loop restarts it
-    every epoch)."""
+    """The data path alone, both kinds in this process, one epoch of each per round (order
+    alternating): images/s per round. Building the datasets is not timed; starting the sources'
+    worker is (their loop restarts it every epoch)."""
     import torch
 
     n, batch = args.data_images, args.data_batch
     ours = harness_loader(args.side, batch, n, device)
     loader = sources_loader(args.side, batch, n)
     epochs = {"harness": ours, "sources": lambda: iter(loader)}
-    best = dict.fromkeys(epochs, 0.0)
+    rates: dict[str, list[float]] = {kind: [] for kind in epochs}
 
     def consume(epoch):
         for xb, _ in epoch():
@@ -138,8 +140,8 @@ def measure_data(args, device) -> dict:
     for r in range(args.data_repeats):
         for kind in (("harness", "sources") if r % 2 == 0 else ("sources", "harness")):
             images = (n // batch) * batch
-            best[kind] = max(best[kind], timed(device, images, lambda: consume(epochs[kind])))
-    return best
+            rates[kind].append(timed(device, images, lambda: consume(epochs[kind])))
+    return rates
 
 
 def build(model_name: str, side: int, device, channels_last: bool = True):
@@ -205,7 +207,7 @@ def harness_config(model_name: str, side: int, device, args, epochs: int):
 def measure_training(model_name: str, side: int, device, args) -> dict:
     """The three kinds in this process: the harness trains 1 + --windows epochs of --steps steps
     (the first untimed); after each epoch a window of the model-only and of the sources' kind
-    runs (order alternating; the first window of each is their warm-up). Best window of each."""
+    runs (order alternating; the first window of each is their warm-up). Images/s per round."""
     from harness.train import finetune
 
     lead = 2  # untimed steps before each window: the sources' worker prefetches 2 batches while idle
@@ -224,9 +226,9 @@ def measure_training(model_name: str, side: int, device, args) -> dict:
     with tempfile.TemporaryDirectory() as data_dir:
         result = finetune(harness_config(model_name, side, device, args, 1 + args.windows), str(device),
                           Path(data_dir), progress=between_epochs, threads=args.threads)
-    best = {kind: max(w[1:]) for kind, w in windows.items()}
-    best["harness"] = max(images / h["train_seconds"] for h in result.history[1:])
-    return best
+    rates = {kind: w[1:] for kind, w in windows.items()}
+    rates["harness"] = [images / h["train_seconds"] for h in result.history[1:]]
+    return rates
 
 
 def measure_peak(kind: str, model_name: str, side: int, device, args) -> None:
@@ -297,12 +299,17 @@ def run_child(args, kind: str, model: str = "-", side: int = 32) -> dict:
     return finish_child(start_child(args, kind, model, side))
 
 
+def paired_ratio(rates: dict, a: str, b: str) -> float:
+    """Median over rounds of a's images/s over b's in the same round."""
+    return statistics.median(x / y for x, y in zip(rates[a], rates[b], strict=True))
+
+
 def training_row(args, model: str, side: int) -> list:
-    rate = run_child(args, "training", model, side)
+    rates = run_child(args, "training", model, side)
     peak = [run_child(args, f"peak_{kind}", model, side)["peak_mib"] for kind in KINDS]
-    h, m, s = (rate[kind] for kind in KINDS)
-    return [f"{model} @{side}px", f"{h:,.1f}", f"{m:,.1f}", f"{s:,.1f}", f"{h / m:.2f}", f"{h / s:.2f}x",
-            " / ".join(f"{p:,.0f}" for p in peak)]
+    h, m, s = (statistics.median(rates[kind]) for kind in KINDS)
+    return [f"{model} @{side}px", f"{h:,.1f}", f"{m:,.1f}", f"{s:,.1f}", f"{paired_ratio(rates, 'harness', 'model_only'):.2f}",
+            f"{paired_ratio(rates, 'harness', 'sources'):.2f}x", " / ".join(f"{p:,.0f}" for p in peak)]
 
 
 def workers_table(args, cores: int) -> tuple[str, list[list]]:
@@ -343,13 +350,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="training batch. Default: %(default)s")
     parser.add_argument("--steps", type=int, default=4, help="steps per timed window (a harness epoch). Default: %(default)s")
     parser.add_argument("--windows", type=int, default=8,
-                        help="timed windows of each kind, after one untimed; the best counts. Default: %(default)s")
+                        help="timed rounds of windows, after one untimed. Default: %(default)s")
     parser.add_argument("--threads", type=int, default=available_cores(),
                         help="intra-op threads, as one harness process on this machine uses. Default: %(default)s")
     parser.add_argument("--data-images", type=int, default=10_000, help="images in the data-path epoch. Default: %(default)s")
     parser.add_argument("--data-batch", type=int, default=256, help="batch of the data-path epoch. Default: %(default)s")
     parser.add_argument("--data-repeats", type=int, default=8,
-                        help="data-path epochs of each kind, alternating; the best counts. Default: %(default)s")
+                        help="data-path rounds, one epoch of each kind. Default: %(default)s")
     parser.add_argument("--workers", default="1,2",
                         help="comma list of process counts to run side by side, or 'none'. Default: %(default)s")
     parser.add_argument("--workers-model", default="efficientnet_lite0",
@@ -375,15 +382,17 @@ def main() -> None:
     print("command: python " + " ".join(sys.argv))
     data = run_child(args, "data")
     print(f"\nData path, one epoch of {args.data_images:,} 32 px RGB images, batch {args.data_batch} "
-          f"(crop with padding, flip, normalize), best of {args.data_repeats} epochs each, alternating:")
-    print(tabulate([[f"{data['harness']:,.0f}", f"{data['sources']:,.0f}", f"{data['harness'] / data['sources']:.1f}x"]],
+          f"(crop with padding, flip, normalize); medians of {args.data_repeats} rounds of one epoch each:")
+    ours, theirs = statistics.median(data["harness"]), statistics.median(data["sources"])
+    print(tabulate([[f"{ours:,.0f}", f"{theirs:,.0f}", f"{paired_ratio(data, 'harness', 'sources'):.1f}x"]],
                    headers=["harness img/s", "sources' img/s (PIL + DataLoader, 1 worker)", "ratio"], tablefmt="github"))
     configs = [(m, 32) for m in args.models.split(",")]
     if args.side64 != "none":
         configs.append((args.side64, 64))
     rows = [training_row(args, model, side) for model, side in configs]
-    print(f"\nTraining, batch {args.batch}: best of {args.windows} windows of {args.steps} steps each, the three "
-          "kinds interleaved in one process (a harness window is one of its epochs; peak memory from one process per kind):")
+    print(f"\nTraining, batch {args.batch}: {args.windows} rounds of one window of {args.steps} steps per kind, "
+          "interleaved in one process (a harness window is one of its epochs); medians, ratios within rounds; "
+          "peak memory from one process per kind:")
     print(tabulate(rows, headers=["config", "harness img/s", "model-only img/s", "sources img/s",
                                   "efficiency", "speed-up", "peak MiB (h / m / s)"], tablefmt="github"))
     if args.workers != "none":

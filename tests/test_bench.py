@@ -28,6 +28,7 @@ def test_the_benchmark_prints_its_tables():
     harness, model_only, sources, efficiency, speed_up, peaks = (c.strip() for c in row.group(1).split("|"))
     h, m, s = (float(v.replace(",", "")) for v in (harness, model_only, sources))
     assert min(h, m, s) > 0
+    # one round: the median of the within-round ratios is the ratio of the columns
     assert float(efficiency) == pytest.approx(h / m, abs=0.01) and float(speed_up.rstrip("x")) == pytest.approx(h / s, abs=0.01)
     assert len([p for p in peaks.split(" / ") if float(p.replace(",", "")) > 0]) == 3  # one peak per kind
     workers = re.findall(r"^\|\s*(\d)\s*\|\s*(\d+)\s*\|", text, re.M)
