@@ -36,7 +36,7 @@ def thread_counts(claims: list[dict]) -> str:
     """'2 (89 runs)' or '1 (40 runs), 2 (49 runs)': the intra-op thread counts the runs used."""
     runs = {r["key"]: r.get("threads") for cl in claims for c in cl["cells"] for r in c.runs if r.get("key")}
     counts = Counter(t for t in runs.values() if t is not None)
-    return ", ".join(f"{t} ({n} runs)" for t, n in sorted(counts.items())) or "-"
+    return ", ".join(f"{t} ({n} runs)" for t, n in sorted(counts.items())) or "no runs"
 
 
 class Reporter:

@@ -69,6 +69,14 @@ def matrix(cells: list[CellResult]) -> str | None:
     return tabulate(rows, headers=["model", *datasets], tablefmt="github")
 
 
+def by_reason(skipped: dict[str, str]) -> dict[str, list[str]]:
+    """cell -> reason, as reason -> cells: a missing dataset skips many cells for one reason."""
+    grouped: dict[str, list[str]] = {}
+    for cell, reason in skipped.items():
+        grouped.setdefault(reason, []).append(cell)
+    return grouped
+
+
 def render_markdown(header: dict, claims: list[dict]) -> str:
     out = ["# normclaims summary", ""]
     out += [f"- **{k}**: {v}" for k, v in header.items()]
@@ -99,7 +107,7 @@ def render_markdown(header: dict, claims: list[dict]) -> str:
             out += ["", f"![{figure.stem}]({figure.name})"]
         if claim["skipped"]:
             out += ["", "Skipped cells:", ""]
-            out += [f"- {cell}: {reason}" for cell, reason in claim["skipped"].items()]
+            out += [f"- {', '.join(cells)}: {reason}" for reason, cells in by_reason(claim["skipped"]).items()]
         if claim["errors"]:
             out += ["", "Errors:", ""]
             out += [f"- {cell}: {reason}" for cell, reason in claim["errors"].items()]
