@@ -93,4 +93,3 @@ def enter_device(device: str, threads: int | None = None) -> dict:
         torch.backends.cudnn.allow_tf32 = True
         settings.update(cudnn_benchmark=True, tf32=True)
     return settings
-
