@@ -7,6 +7,7 @@ from pathlib import Path
 from harness.errors import Unavailable
 
 _reasons: dict[tuple[str, str], str | None] = {}
+REASON_SEPARATOR = "; and "  # between what a run lacks: its data, its weights
 
 
 def _check(kind: str, name: str, probe) -> None:
@@ -30,7 +31,7 @@ def require(dataset: str, data_dir: Path, model: str, weights: str) -> None:
         except Unavailable as exc:
             reasons.append(str(exc))
     if reasons:
-        raise Unavailable("; and ".join(reasons))
+        raise Unavailable(REASON_SEPARATOR.join(reasons))
 
 
 def require_dataset(name: str, data_dir: Path) -> None:

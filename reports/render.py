@@ -5,6 +5,7 @@ import math
 
 from tabulate import tabulate
 
+from harness.availability import REASON_SEPARATOR
 from harness.verdicts import CellResult
 
 VERDICT_MARK = {"supported": "✅ supported", "refuted": "❌ refuted", "inconclusive": "➖ inconclusive", "invalid": "⚠️ invalid"}
@@ -70,10 +71,12 @@ def matrix(cells: list[CellResult]) -> str | None:
 
 
 def by_reason(skipped: dict[str, str]) -> dict[str, list[str]]:
-    """cell -> reason, as reason -> cells: a missing dataset skips many cells for one reason."""
+    """cell -> reason, as reason -> cells, each missing thing on its own: one missing dataset or
+    checkpoint skips many cells, and a cell may lack both its data and its weights."""
     grouped: dict[str, list[str]] = {}
     for cell, reason in skipped.items():
-        grouped.setdefault(reason, []).append(cell)
+        for part in reason.split(REASON_SEPARATOR):
+            grouped.setdefault(part, []).append(cell)
     return grouped
 
 

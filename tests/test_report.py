@@ -45,11 +45,12 @@ def test_figures_tables_and_markdown(tmp_path: Path):
     grid = next(t for t in tables if t["title"].startswith("grid"))
     assert grid["rows"][0] == [0.0, 11.0, 20.0]  # averaged over the two seeds
     claim["figures"], claim["tables"] = figures, tables
-    claim["skipped"] = {"resnet18-cifar10": "no CIFAR-10 here", "resnet50-cifar10": "no CIFAR-10 here",
-                        "resnet18-svhn": "no SVHN here"}
+    claim["skipped"] = {"resnet18-cifar10": "no CIFAR-10 here; and no resnet18 weights",
+                        "resnet50-cifar10": "no CIFAR-10 here", "resnet18-svhn": "no SVHN here; and no resnet18 weights"}
     md = render_markdown({"correction": "Holm across the cells of each claim"}, [claim])
     assert "![c-curves](c-curves.png)" in md and "| mnist" in md and "mean \\ std" in md
-    assert "- resnet18-cifar10, resnet50-cifar10: no CIFAR-10 here\n- resnet18-svhn: no SVHN here" in md
+    assert ("- resnet18-cifar10, resnet50-cifar10: no CIFAR-10 here\n- resnet18-cifar10, resnet18-svhn: no resnet18 "
+            "weights\n- resnet18-svhn: no SVHN here") in md
 
 
 def test_report_files_are_readable_and_foreign_figures_stay(tmp_path: Path):
