@@ -131,6 +131,7 @@ def measure_data(args, device) -> dict:
     loader = sources_loader(args.side, batch, n)
     epochs = {"harness": ours, "sources": lambda: iter(loader)}
     rates: dict[str, list[float]] = {kind: [] for kind in epochs}
+    images = (n // batch) * batch
 
     def consume(epoch):
         for xb, _ in epoch():
@@ -139,20 +140,19 @@ def measure_data(args, device) -> dict:
     torch.manual_seed(0)
     for r in range(args.data_repeats):
         for kind in (("harness", "sources") if r % 2 == 0 else ("sources", "harness")):
-            images = (n // batch) * batch
             rates[kind].append(timed(device, images, lambda: consume(epochs[kind])))
     return rates
 
 
-def build(model_name: str, side: int, device, channels_last: bool = True):
+def build(model_name: str, side: int, device):
+    """The model as a harness run holds it: on the device, channels_last."""
     import torch
 
     from harness.models import MODELS
 
     spec = MODELS.get(model_name)
     pretrained = model_name == "efficientnet_lite0"  # weights do not change the arithmetic
-    model = spec.build(10, pretrained, 0, side).to(device)
-    return model.to(memory_format=torch.channels_last) if channels_last else model
+    return spec.build(10, pretrained, 0, side).to(device).to(memory_format=torch.channels_last)
 
 
 def stepper(kind: str, model_name: str, side: int, device, args, total_steps: int):
@@ -191,25 +191,28 @@ def stepper(kind: str, model_name: str, side: int, device, args, total_steps: in
     return step
 
 
-def harness_config(model_name: str, side: int, device, args, epochs: int):
-    """A real run of finetune(): `epochs` epochs of --steps steps on the synthetic set."""
+def harness_run(model_name: str, side: int, device, args, epochs: int, progress=None) -> list[float]:
+    """A real run of finetune(), `epochs` epochs of --steps steps on the synthetic set: the seconds
+    of each epoch after the first (the first is its warm-up)."""
     from harness.config import PROFILES
     from harness.protocol import make_config, numerics_for
+    from harness.train import finetune
 
     numerics = numerics_for("cuda" if str(device).startswith("cuda") else "cpu", args.compile)
     weights = "pretrained" if model_name == "efficientnet_lite0" else "scratch"
-    return make_config(model=model_name, dataset=f"synthetic:{side}", norm="fixed:0.5/0.25", seed=0,
-                       profile=PROFILES["smoke"], numerics=numerics, weights=weights, batch_size=args.batch,
-                       train_subset=args.batch * args.steps, test_subset=args.batch, epochs=epochs, eval_every=epochs,
-                       bn_recalibration=True)  # a few steps: re-estimate rather than trip the stale-BN guard
+    cfg = make_config(model=model_name, dataset=f"synthetic:{side}", norm="fixed:0.5/0.25", seed=0,
+                      profile=PROFILES["smoke"], numerics=numerics, weights=weights, batch_size=args.batch,
+                      train_subset=args.batch * args.steps, test_subset=args.batch, epochs=epochs, eval_every=epochs,
+                      bn_recalibration=True)  # a few steps: re-estimate rather than trip the stale-BN guard
+    with tempfile.TemporaryDirectory() as data_dir:
+        result = finetune(cfg, str(device), Path(data_dir), progress=progress, threads=args.threads)
+    return [h["train_seconds"] for h in result.history[1:]]
 
 
 def measure_training(model_name: str, side: int, device, args) -> dict:
     """The three kinds in this process: the harness trains 1 + --windows epochs of --steps steps
     (the first untimed); after each epoch a window of the model-only and of the sources' kind
     runs (order alternating; the first window of each is their warm-up). Images/s per round."""
-    from harness.train import finetune
-
     lead = 2  # untimed steps before each window: the sources' worker prefetches 2 batches while idle
     total = (1 + args.windows) * (lead + args.steps)
     steps = {kind: stepper(kind, model_name, side, device, args, total) for kind in KINDS[1:]}
@@ -223,21 +226,16 @@ def measure_training(model_name: str, side: int, device, args) -> dict:
                 steps[kind]()
             windows[kind].append(timed(device, images, lambda: [steps[kind]() for _ in range(args.steps)]))
 
-    with tempfile.TemporaryDirectory() as data_dir:
-        result = finetune(harness_config(model_name, side, device, args, 1 + args.windows), str(device),
-                          Path(data_dir), progress=between_epochs, threads=args.threads)
+    seconds = harness_run(model_name, side, device, args, 1 + args.windows, progress=between_epochs)
     rates = {kind: w[1:] for kind, w in windows.items()}
-    rates["harness"] = [images / h["train_seconds"] for h in result.history[1:]]
+    rates["harness"] = [images / s for s in seconds]
     return rates
 
 
 def measure_peak(kind: str, model_name: str, side: int, device, args) -> None:
     """One kind alone for peak memory: two epochs of the harness, or as many steps of the others."""
     if kind == "harness":
-        from harness.train import finetune
-
-        with tempfile.TemporaryDirectory() as data_dir:
-            finetune(harness_config(model_name, side, device, args, 2), str(device), Path(data_dir), threads=args.threads)
+        harness_run(model_name, side, device, args, 2)
     else:
         step = stepper(kind, model_name, side, device, args, 2 * args.steps)
         for _ in range(2 * args.steps):
@@ -247,13 +245,8 @@ def measure_peak(kind: str, model_name: str, side: int, device, args) -> None:
 
 def sustained_harness(model_name: str, side: int, device, args) -> float:
     """Images per second over the harness's epochs after the first: one of W processes side by side."""
-    from harness.train import finetune
-
-    with tempfile.TemporaryDirectory() as data_dir:
-        result = finetune(harness_config(model_name, side, device, args, 1 + args.windows), str(device),
-                          Path(data_dir), threads=args.threads)
-    timed_epochs = result.history[1:]
-    return args.batch * args.steps * len(timed_epochs) / sum(h["train_seconds"] for h in timed_epochs)
+    seconds = harness_run(model_name, side, device, args, 1 + args.windows)
+    return args.batch * args.steps * len(seconds) / sum(seconds)
 
 
 def peak_mib(device) -> float:
