@@ -162,9 +162,8 @@ def stepper(kind: str, model_name: str, side: int, device, args, total_steps: in
     import itertools
 
     import torch
-    import torch.nn.functional as F
 
-    from harness.train import make_optimizer
+    from harness.train import make_optimizer, optimizer_step
 
     cuda = torch.device(device).type == "cuda"
     model = build(model_name, side, device)
@@ -180,13 +179,11 @@ def stepper(kind: str, model_name: str, side: int, device, args, total_steps: in
         batches = ((xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last), yb.to(device))
                    for xb, yb in sources_loader(side, args.batch, args.batch * total_steps))
 
+    def autocast():
+        return torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda)
+
     def step():
-        xb, yb = next(batches)
-        with torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
-            loss = F.cross_entropy(forward(xb), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimizer_step(forward, opt, *next(batches), autocast)  # the harness's own step
 
     return step
 

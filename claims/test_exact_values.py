@@ -10,12 +10,12 @@ H1       (a) |acc(1 digit) - acc(exact)| < 1 point. (b) share of grid cells with
          seed's best cell > 50%. (c) acc(fine-tuned, pretrain stats) - max over grid of zero-shot acc > 0.
 Test     (a) TOST, (b) and (c) one-sided, all on the paired t-test; Holm across cells; alpha 0.05.
 Margin   (a) 1.0 point; (b) 2.0 points from the best cell and a 50% share, stated before any run.
-Grid     mean linspace(-2, 3) x std geomspace(0.02, 2): 15 x 15 in the paper profile, 3 x 3 otherwise.
+Grid     mean linspace(-2, 3) x std geomspace(0.02, 2), the profile's grid_size per axis (15 in paper).
 """
 import numpy as np
 import pytest
 
-from harness.evidence import Arm
+from harness.observations import Arm, Heatmap
 from harness.recipes import fixed_norm, mean_std_grid, plateau_share, recipe_for
 
 PLATEAU_MARGIN = 2.0  # accuracy points from the seed's best cell
@@ -39,9 +39,9 @@ def scan(finetune, model, dataset, seed, profile, **settings):
     return means, stds, runs
 
 
-def heatmap(means, stds, values) -> dict:
-    return {"x_label": "std", "y_label": "mean", "x": stds.tolist(), "y": means.tolist(),
-            "z": (100 * np.asarray(values, dtype=float)).tolist(), "unit": "accuracy (%)"}
+def heatmap(means, stds, values) -> Heatmap:
+    z = 100 * np.asarray(values, dtype=float)
+    return Heatmap("std", "mean", tuple(stds.tolist()), tuple(means.tolist()), tuple(map(tuple, z.tolist())))
 
 
 @pytest.mark.claim("plateau", title="accuracy has a plateau over the mean x std grid", source="002",
@@ -51,9 +51,9 @@ def test_plateau(finetune, evidence, profile, model, dataset, seed):
     means, stds, runs = scan(finetune, model, dataset, seed, profile, **recipe_for(model, profile, scan=True))
     flat = [r for row in runs for r in row]
     acc = [[r.accuracy if r.ok else np.nan for r in row] for row in runs]
-    evidence.extra("heatmap", "fine-tuned accuracy over the grid", heatmap(means, stds, acc))
+    evidence.heatmap("fine-tuned accuracy over the grid", heatmap(means, stds, acc))
     share = plateau_share(np.nan_to_num(np.asarray(acc, dtype=float)), PLATEAU_MARGIN) if all(r.ok for r in flat) else None
-    evidence.greater(Arm(f"share within {PLATEAU_MARGIN} pt of best", share, flat),
+    evidence.greater(Arm(f"share within {PLATEAU_MARGIN} pt of best", share, tuple(flat)),
                      Arm.constant("stated share", PLATEAU_SHARE))
 
 
@@ -64,7 +64,7 @@ def test_zero_shot_scan(finetune, evidence, profile, model, dataset, seed):
     means, stds, runs = scan(finetune, model, dataset, seed, profile, train=False)
     assert all(r.result is None or r.result.steps == 0 for row in runs for r in row)  # really zero-shot
     acc = [[r.accuracy for r in row] for row in runs]
-    evidence.extra("heatmap", "zero-shot accuracy over the grid (no training)", heatmap(means, stds, acc))
+    evidence.heatmap("zero-shot accuracy over the grid (no training)", heatmap(means, stds, acc))
     best = max((r for row in runs for r in row), key=lambda r: r.accuracy)
     tuned = finetune(model=model, dataset=dataset, norm="pretrain", seed=seed)
-    evidence.greater(tuned.arm(label="fine-tuned (pretrain stats)"), best.arm(label="best zero-shot cell"))
+    evidence.greater(tuned, best, a_label="fine-tuned (pretrain stats)", b_label="best zero-shot cell")

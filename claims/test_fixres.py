@@ -18,13 +18,15 @@ crop), so the test object size is the image's; the FixRes stage trains on it.
 import numpy as np
 import pytest
 
+from harness.datasets import get_dataset
+from harness.observations import Arm, Heatmap
+
 MODELS = ("resnet50", "resnet18", "densenet121")
 CELLS = dict(models=MODELS, datasets=("cifar10", "tiny_imagenet_200"), cells=(("efficientnet_lite0", "fashion_mnist"),))
-NATIVE = {"fashion_mnist": 28, "mnist": 28, "cifar10": 32, "cifar100": 32, "svhn": 32, "tiny_imagenet_200": 64}
 
 
 def sides(dataset: str) -> tuple[int, int, tuple[int, ...]]:
-    native = NATIVE.get(dataset, 64)
+    native = get_dataset(dataset).size
     low = int(round(0.75 * native / 4) * 4)
     tests = tuple(sorted({low, native, int(round(1.15 * native / 4) * 4), int(round(1.3 * native / 4) * 4)}))
     return low, native, tests
@@ -32,7 +34,7 @@ def sides(dataset: str) -> tuple[int, int, tuple[int, ...]]:
 
 def fixres_runs(finetune, profile, model, dataset, seed):
     low, native, tests = sides(dataset)
-    stage = {"fixres_epochs": 5 if profile.name == "paper" else 1}
+    stage = {"fixres_epochs": profile.fixres_epochs}
     runs = {train: finetune(model=model, dataset=dataset, norm="pretrain", seed=seed, augment="random_resized_crop",
                             resolution=train, test_resolutions=tests, fixres_resolution=native, **stage)
             for train in (low, native)}
@@ -44,10 +46,8 @@ def fixres_runs(finetune, profile, model, dataset, seed):
 
 
 def record_table(evidence, low, native, tests, runs):
-    z = [[(run.result.metrics[f"test@{t}"] * 100 if run.ok else np.nan) for t in tests] for run in runs.values()]
-    evidence.extra("heatmap", "train x test resolution accuracy", {
-        "x_label": "test resolution", "y_label": "train resolution", "x": list(tests), "y": [low, native], "z": z,
-        "unit": "accuracy (%)"})
+    z = tuple(tuple((run.result.metrics[f"test@{t}"] * 100 if run.ok else np.nan) for t in tests) for run in runs.values())
+    evidence.heatmap("train x test resolution accuracy", Heatmap("test resolution", "train resolution", tests, (low, native), z))
 
 
 @pytest.mark.claim("fixres_test_res", title="testing above the train resolution beats testing at it",
@@ -57,8 +57,8 @@ def test_higher_test_resolution_helps(finetune, evidence, profile, model, datase
     low, native, tests, runs = fixres_runs(finetune, profile, model, dataset, seed)
     record_table(evidence, low, native, tests, runs)
     run = runs[low]
-    evidence.greater(run.arm(f"test@{native}", f"train {low}, test {native}"),
-                     run.arm(f"test@{low}", f"train {low}, test {low}"))
+    evidence.greater(Arm.of_run(run, f"test@{native}", f"train {low}, test {native}"),
+                     Arm.of_run(run, f"test@{low}", f"train {low}, test {low}"))
 
 
 @pytest.mark.claim("fixres_finetune", title="FixRes fine-tuning at the test resolution helps further",
@@ -67,5 +67,5 @@ def test_higher_test_resolution_helps(finetune, evidence, profile, model, datase
 def test_fixres_finetuning_helps(finetune, evidence, profile, model, dataset, seed):
     low, native, tests, runs = fixres_runs(finetune, profile, model, dataset, seed)
     run = runs[low]
-    evidence.greater(run.arm(f"fixres@{native}", f"train {low}, FixRes at {native}"),
-                     run.arm(f"test@{native}", f"train {low}, test {native}"))
+    evidence.greater(Arm.of_run(run, f"fixres@{native}", f"train {low}, FixRes at {native}"),
+                     Arm.of_run(run, f"test@{native}", f"train {low}, test {native}"))

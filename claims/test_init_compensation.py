@@ -46,8 +46,8 @@ def test_rescaled_init_recovers_the_plateau(finetune, evidence, profile, model, 
     scale = best_init(finetune, model, dataset, worst, recipe)
     rescued = finetune(model=model, dataset=dataset, norm=worst, seed=seed, init_scale=scale, **recipe)
     reference = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe)
-    evidence.noninferior(rescued.arm(label=f"{worst}, init x{scale[0]:.3g}/{scale[1]:.3g}"),
-                         reference.arm(label="dataset stats"))
+    evidence.noninferior(rescued, reference, a_label=f"{worst}, init x{scale[0]:.3g}/{scale[1]:.3g}",
+                         b_label="dataset stats")
 
 
 @pytest.mark.claim("init_beats_default", title="at the worst cell, rescaled init beats the default init",
@@ -59,4 +59,4 @@ def test_rescaled_init_beats_default(finetune, evidence, profile, model, dataset
     scale = best_init(finetune, model, dataset, worst, recipe)
     rescued = finetune(model=model, dataset=dataset, norm=worst, seed=seed, init_scale=scale, **recipe)
     default = finetune(model=model, dataset=dataset, norm=worst, seed=seed, **recipe)
-    evidence.greater(rescued.arm(label="rescaled init"), default.arm(label="default init"))
+    evidence.greater(rescued, default, a_label="rescaled init", b_label="default init")

@@ -14,6 +14,7 @@ Margin   1.0 accuracy point (also lets (a) be refuted by equivalence).
 import pytest
 
 from harness.datasets import ESTIMATORS, dataset_stats
+from harness.observations import Table
 from harness.recipes import SOURCE_DATASETS, recipe_for
 
 SOURCE = dict(models=("resnet18",), datasets=SOURCE_DATASETS,
@@ -23,10 +24,10 @@ SOURCE = dict(models=("resnet18",), datasets=SOURCE_DATASETS,
 def record_estimates(evidence, data_dir, dataset):
     stats = {e: dataset_stats(dataset, data_dir, e) for e in ESTIMATORS}
     fmt = lambda values: ", ".join(f"{v:.4f}" for v in values)  # noqa: E731
-    evidence.extra("table", "std estimates of each dataset's train split", {
-        "headers": ["dataset", "mean", "std exact (strong)", "std weak (mean of per-image)", "std per-batch (002)"],
-        "rows": [[dataset, fmt(stats["exact"][0]), *(fmt(stats[e][1]) for e in ESTIMATORS)]],
-    })
+    evidence.table("std estimates of each dataset's train split", Table(
+        ("dataset", "mean", "std exact (strong)", "std weak (mean of per-image)", "std per-batch (002)"),
+        ((dataset, fmt(stats["exact"][0]), *(fmt(stats[e][1]) for e in ESTIMATORS)),),
+    ))
 
 
 @pytest.mark.claim("strong_std", title="the exact std beats the average per-image std", source="001",

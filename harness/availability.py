@@ -6,8 +6,7 @@ from pathlib import Path
 
 from harness.errors import Unavailable
 
-_reasons: dict[tuple[str, str], str | None] = {}
-REASON_SEPARATOR = "; and "  # between what a run lacks: its data, its weights
+_reasons: dict[tuple[str, str], tuple[str, ...]] = {}
 
 
 def _check(kind: str, name: str, probe) -> None:
@@ -15,11 +14,11 @@ def _check(kind: str, name: str, probe) -> None:
     if key not in _reasons:
         try:
             probe()
-            _reasons[key] = None
+            _reasons[key] = ()
         except Unavailable as exc:
-            _reasons[key] = str(exc)
-    if _reasons[key] is not None:
-        raise Unavailable(_reasons[key])
+            _reasons[key] = exc.reasons
+    if _reasons[key]:
+        raise Unavailable(*_reasons[key])
 
 
 def require(dataset: str, data_dir: Path, model: str, weights: str) -> None:
@@ -29,9 +28,9 @@ def require(dataset: str, data_dir: Path, model: str, weights: str) -> None:
         try:
             check()
         except Unavailable as exc:
-            reasons.append(str(exc))
+            reasons += exc.reasons
     if reasons:
-        raise Unavailable(REASON_SEPARATOR.join(reasons))
+        raise Unavailable(*reasons)
 
 
 def require_dataset(name: str, data_dir: Path) -> None:

@@ -16,6 +16,7 @@ noninferiority d > -margin
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from harness.errors import UsageError
@@ -40,11 +41,12 @@ class ClaimSpec:
     min_seeds: int = 3  # fewer seeds in a cell give no verdict
     max_seeds: int | None = None  # cap on the session's seeds, for expensive scans (None: all of them)
 
-    def prereg(self) -> dict:
-        """Everything but the cells: travels with each test report to the controller."""
-        data = asdict(self)
-        data.pop("cells")
-        return data
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClaimSpec":
+        return cls(**{**data, "cells": tuple(tuple(c) for c in data["cells"])})
 
 
 def claim_from_marker(mark, module_name: str) -> ClaimSpec:
@@ -64,8 +66,19 @@ def claim_from_marker(mark, module_name: str) -> ClaimSpec:
 
 
 def check_prereg(spec: ClaimSpec) -> None:
-    """The claim's own settings, whatever the session asks for."""
+    """The claim's own settings, whatever the session asks for: types and ranges of every field."""
     where = f"claim {spec.name!r}"
+    for name in ("title", "source", "kind", "test", "alternative"):
+        if not isinstance(getattr(spec, name), str):
+            raise UsageError(f"{where}: {name} must be a string, got {getattr(spec, name)!r}")
+    if not is_number(spec.alpha):
+        raise UsageError(f"{where}: alpha must be a number in (0, 1), got {spec.alpha!r}")
+    if spec.margin is not None and not (is_number(spec.margin) and math.isfinite(spec.margin) and spec.margin > 0):
+        raise UsageError(f"{where}: margin must be a finite positive number of accuracy points, got {spec.margin!r}")
+    for name in ("min_seeds", "max_seeds"):
+        value = getattr(spec, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UsageError(f"{where}: {name} must be an integer, got {value!r}")
     if spec.kind not in KINDS:
         raise UsageError(f"{where}: unknown kind {spec.kind!r} (available: {', '.join(KINDS)})")
     if spec.test not in TESTS:
@@ -75,7 +88,7 @@ def check_prereg(spec: ClaimSpec) -> None:
                          f"(superiority takes {' or '.join(ALTERNATIVES)}; the others are one-sided by construction)")
     if not 0 < spec.alpha < 1:
         raise UsageError(f"{where}: alpha must lie in (0, 1), got {spec.alpha}")
-    if spec.kind in ("equivalence", "noninferiority") and not (spec.margin and spec.margin > 0):
+    if spec.kind in ("equivalence", "noninferiority") and spec.margin is None:
         raise UsageError(f"{where}: {spec.kind} needs a positive margin in accuracy points, stated before any run")
     if spec.min_seeds < 2:
         raise UsageError(f"{where}: min_seeds must be at least 2 (a paired test needs two seeds)")
@@ -85,19 +98,36 @@ def check_prereg(spec: ClaimSpec) -> None:
         raise UsageError(f"{where}: no cells (give models and datasets, or cells)")
 
 
-def check_power(spec: ClaimSpec, seeds: int) -> None:
-    """Refuse a claim that cannot reach alpha with the seeds requested (a test with a discrete
-    null distribution has a smallest possible p-value)."""
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def check_power(spec: ClaimSpec, seeds: int, family_size: int = 1) -> None:
+    """Refuse a claim that cannot reach alpha with the seeds requested: a test with a discrete null
+    distribution has a smallest possible p-value, and Holm multiplies the smallest p of a family
+    of `family_size` cells by that many."""
     from harness.significance import min_attainable_p
 
-    alternative = "two-sided" if spec.alternative == "two-sided" else "greater"
+    where = f"claim {spec.name!r}"
     seeds = min(seeds, spec.max_seeds or seeds)
+    if seeds < spec.min_seeds:
+        return  # no verdict either way: said at collection (seeds_note), each cell "inconclusive"
+    alternative = "two-sided" if spec.alternative == "two-sided" else "greater"
     floor = min_attainable_p(spec.test, seeds, alternative)
-    if not floor < spec.alpha:
+    if not floor * family_size < spec.alpha:
+        family = f" times {family_size} cells (Holm)" if family_size > 1 else ""
         raise UsageError(
-            f"claim {spec.name!r}: {spec.test} ({alternative}) with {seeds} seeds cannot give p below "
-            f"{floor:.4g}, so it can never reach alpha = {spec.alpha}; use more seeds (--seeds) or another test"
+            f"{where}: {spec.test} ({alternative}) with {seeds} seeds cannot give p below "
+            f"{floor:.4g}{family}, so it can never reach alpha = {spec.alpha}; use more seeds (--seeds) or another test"
         )
+
+
+def seeds_note(spec: ClaimSpec, seeds: int) -> str | None:
+    seeds = min(seeds, spec.max_seeds or seeds)
+    if seeds < spec.min_seeds:
+        return (f"claim {spec.name!r} needs at least {spec.min_seeds} seeds and this session runs {seeds}: "
+                f"its cells will give no verdict (pass --seeds {spec.min_seeds})")
+    return None
 
 
 def select_cells(

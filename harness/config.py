@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 
 from harness import HARNESS_VERSION
@@ -68,6 +69,64 @@ class RunConfig:
     def label(self) -> str:
         return f"{self.model}/{self.dataset}/{self.norm}/seed{self.seed}"
 
+    def check(self) -> None:
+        """Every setting that needs no registry, checked before any lease, data load or training:
+        one UsageError naming the field and what it accepts. Names (model, dataset, norm) are
+        checked where the config is made (harness.protocol)."""
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise UsageError(f"run setting {name}={getattr(self, name)!r} is not one of: "
+                                 f"{', '.join(map(repr, choices))}")
+        for name, low in (("seed", 0), ("batch_size", 1), ("epochs", 1), ("eval_every", 1), ("fixres_epochs", 0)):
+            _check_int(name, getattr(self, name), low)
+        for name in ("train_subset", "test_subset", "resolution", "fixres_resolution"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), MIN_SIDE if name.endswith("resolution") else 1)
+        if not isinstance(self.test_resolutions, tuple):
+            raise UsageError(f"run setting test_resolutions={self.test_resolutions!r}: expected a tuple of sides")
+        for side in self.test_resolutions:
+            _check_int("test_resolutions", side, MIN_SIDE)
+        _check_number("lr", self.lr, positive=True)
+        _check_number("weight_decay", self.weight_decay, positive=False)
+        if self.init_scale is not None:
+            if not (isinstance(self.init_scale, tuple) and len(self.init_scale) == 2):
+                raise UsageError(f"run setting init_scale={self.init_scale!r}: expected (weight, bias) multipliers")
+            for value in self.init_scale:
+                _check_number("init_scale", value, positive=True)
+        if self.fixres_epochs and self.fixres_resolution is None:
+            raise UsageError("run setting fixres_epochs needs fixres_resolution (the side the FixRes stage trains at)")
+        if self.fixres_resolution is not None and not self.fixres_epochs:
+            raise UsageError("run setting fixres_resolution needs fixres_epochs >= 1")
+        if not self.train and (self.fixres_epochs or self.evaluate_on != "test"):
+            raise UsageError("run setting train=False (zero-shot) takes neither a FixRes stage nor evaluate_on='val'")
+        for name in ("bn_recalibration", "train", "channels_last", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"run setting {name}={getattr(self, name)!r}: expected True or False")
+
+
+# the settings with a fixed set of values, and those values
+CHOICES = {
+    "weights": ("pretrained", "scratch"),
+    "augment": ("crop_flip", "random_resized_crop", "none"),
+    "optimizer": ("adam", "adadelta"),
+    "schedule": ("cosine", "constant", "plateau"),
+    "evaluate_on": ("test", "val"),
+    "device_type": ("cpu", "cuda"),
+    "precision": ("fp32", "bf16"),
+}
+MIN_SIDE = 8  # pixels: below it the models' downsampling leaves nothing
+
+
+def _check_int(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UsageError(f"run setting {name}={value!r}: expected an integer of at least {low}")
+
+
+def _check_number(name: str, value, positive: bool) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        raise UsageError(f"run setting {name}={value!r}: expected a finite number {'> 0' if positive else '>= 0'}")
+
 
 @dataclass
 class RunResult:
@@ -93,7 +152,59 @@ class RunResult:
 
 
 @dataclass(frozen=True)
+class RunRecord:
+    """A run as the store holds it and every layer above reads it: what was asked (config), what it
+    produced (result; None when it failed, with the reason) and where it came from."""
+
+    key: str  # config.key()
+    config: RunConfig
+    status: str  # "ok" or "failed"
+    result: RunResult | None
+    reason: str | None = None  # why the run failed
+    cached: bool = False  # found in the store rather than trained by this call
+    finished: float | None = None  # unix time the row was written
+    host: str | None = None
+    worker: str | None = None  # xdist worker id, "main", or the cluster node that trained it
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.result is not None
+
+    @property
+    def accuracy(self) -> float | None:
+        """Final-epoch accuracy (fraction); None when the run failed."""
+        return self.result.accuracy if self.ok else None
+
+    @property
+    def label(self) -> str:
+        return self.config.norm
+
+    def metric(self, name: str | None) -> float | None:
+        """The final accuracy (name None) or one of the further metrics ("test@36", ...)."""
+        if not self.ok:
+            return None
+        if name is None:
+            return self.result.accuracy
+        if name not in self.result.metrics:
+            raise KeyError(f"run {self.key[:12]} has no metric {name!r} (it has {', '.join(self.result.metrics) or 'none'})")
+        return self.result.metrics[name]
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "config": self.config.to_dict(), "status": self.status,
+                "result": self.result.to_dict() if self.result else None, "reason": self.reason, "cached": self.cached,
+                "finished": self.finished, "host": self.host, "worker": self.worker}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunRecord":
+        result = RunResult.from_dict(data["result"]) if data.get("result") else None
+        return cls(data["key"], RunConfig.from_dict(data["config"]), data["status"], result, data.get("reason"),
+                   bool(data.get("cached")), data.get("finished"), data.get("host"), data.get("worker"))
+
+
+@dataclass(frozen=True)
 class Profile:
+    """A session's budget: the fields every run gets, and the budget rules claims share."""
+
     name: str
     description: str
     epochs: int  # passes over the training subset
@@ -103,6 +214,13 @@ class Profile:
     seeds: int  # default number of seeds (0..seeds-1)
     eval_every: int  # epochs between test evaluations (the final epoch is always evaluated)
     lr: float = 1e-3
+    # scans of many cells (grids, searches): a shorter fine-tuning where the profile is not the paper's
+    scan_train_subset: int | None = None  # None: the profile's train_subset
+    scan_epochs: int | None = None  # None: the profile's epochs
+    grid_size: int = 3  # points per axis of source 002's mean x std grid
+    lenet_epochs: int | None = None  # source 002's LeNet recipe length; None: the profile's epochs
+    lenet_train_subset: int | None = None  # None: the profile's train_subset
+    fixres_epochs: int = 1  # length of the FixRes stage
 
 
 PROFILES: dict[str, Profile] = {
@@ -112,16 +230,19 @@ PROFILES: dict[str, Profile] = {
             "smoke",
             "plumbing check: 1 epoch on 256 train / 256 test images, 2 seeds",
             epochs=1, train_subset=256, test_subset=256, batch_size=64, seeds=2, eval_every=1,
+            scan_train_subset=256, scan_epochs=1, lenet_train_subset=256,
         ),
         Profile(
             "quick",
             "CPU-sized default: 2 epochs on 2,000 train / 1,000 test images, batch 128, 5 seeds",
             epochs=2, train_subset=2000, test_subset=1000, batch_size=128, seeds=5, eval_every=2,
+            scan_train_subset=1000, scan_epochs=1, lenet_train_subset=1000,
         ),
         Profile(
             "paper",
             "source 000's protocol: Adam 1e-3, batch 256, cosine, 100 epochs, full data, 5 seeds",
             epochs=100, train_subset=None, test_subset=None, batch_size=256, seeds=5, eval_every=1,
+            grid_size=15, lenet_epochs=15, fixres_epochs=5,
         ),
     )
 }

@@ -6,6 +6,7 @@ dir, the offline packages named in the design notes, then torchvision's own down
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib.util
 import json
@@ -217,26 +218,32 @@ def folder_images(split: Path, classes: list[str]) -> list[tuple[Path, int]]:
     return [(p, i) for i, c in enumerate(classes) for p in sorted((split / c).glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
 
 
-def load_folder(root: Path, train: bool) -> Arrays:
-    """Both splits share one format: native size if every image is the same square, else
-    FOLDER_SIZE; grayscale if every image is, else RGB."""
+@functools.lru_cache(maxsize=None)
+def folder_format(root: Path) -> tuple[int, bool]:
+    """(side, grayscale) both splits are decoded to: the native side if every image is the same
+    square, else FOLDER_SIZE; grayscale if every image is, else RGB. Reads image headers only."""
     from PIL import Image
 
     train_dir, test_dir = folder_split_dirs(root)
     classes = folder_classes(train_dir)
-    splits = {True: folder_images(train_dir, classes), False: folder_images(test_dir, classes)}
-    for flag, pairs in splits.items():
-        if not pairs:
-            raise UsageError(f"image folder {train_dir if flag else test_dir} has no images in its class folders")
     sizes, modes = set(), set()
-    for p, _ in splits[True] + splits[False]:
-        with Image.open(p) as img:  # reads the header only
-            sizes.add(img.size)
-            modes.add(img.mode)
+    for split in (train_dir, test_dir):
+        pairs = folder_images(split, classes)
+        if not pairs:
+            raise UsageError(f"image folder {split} has no images in its class folders")
+        for p, _ in pairs:
+            with Image.open(p) as img:
+                sizes.add(img.size)
+                modes.add(img.mode)
     square = len(sizes) == 1 and len(set(next(iter(sizes)))) == 1
-    gray = modes <= {"L", "1", "I;16", "I"}
-    pairs = splits[train]
-    x = decode_images([p for p, _ in pairs], None if square else FOLDER_SIZE, "L" if gray else "RGB")
+    return (next(iter(sizes))[0] if square else FOLDER_SIZE), modes <= {"L", "1", "I;16", "I"}
+
+
+def load_folder(root: Path, train: bool) -> Arrays:
+    side, gray = folder_format(root)
+    train_dir, test_dir = folder_split_dirs(root)
+    pairs = folder_images(train_dir if train else test_dir, folder_classes(train_dir))
+    x = decode_images([p for p, _ in pairs], side, "L" if gray else "RGB")
     return x, np.array([c for _, c in pairs], dtype=np.int64)
 
 
@@ -249,8 +256,9 @@ def folder_spec(name: str) -> DatasetSpec:
     classes = folder_classes(train_dir)
     if len(classes) < 2:
         raise UsageError(f"image folder {raw!r} needs at least two class folders under train/")
-    # channels and size are known once decoded: grayscale folders stay 1-channel, others are RGB
-    return DatasetSpec(name, len(classes), None, None, hflip=True, how_to_get="", load=lambda _dir, train: load_folder(root, train))
+    side, gray = folder_format(root)
+    return DatasetSpec(name, len(classes), 1 if gray else 3, side, hflip=True, how_to_get="",
+                       load=lambda _dir, train: load_folder(root, train))
 
 
 def synthetic_spec(name: str) -> DatasetSpec:

@@ -6,7 +6,12 @@ class UsageError(Exception):
 
 
 class Unavailable(Exception):
-    """Data or weights cannot be had on this machine: the cell is skipped with this reason."""
+    """Data or weights cannot be had on this machine: the cell is skipped with these reasons, one
+    per missing thing (its data, its weights), each saying how to get it."""
+
+    def __init__(self, *reasons: str):
+        super().__init__("; and ".join(reasons))
+        self.reasons = tuple(reasons)
 
 
 class RunFailed(Exception):

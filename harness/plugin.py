@@ -5,20 +5,21 @@ pytest_configure: one line, exit status 4, before anything is collected or train
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from harness.claims import ClaimSpec, check_power, claim_from_marker, select_cells
-from harness.config import DEFAULT_PROFILE, PROFILES, Profile, get_profile
+from harness.claims import ClaimSpec, check_power, claim_from_marker, seeds_note, select_cells
+from harness.config import DEFAULT_PROFILE, PROFILES, Profile, RunRecord, get_profile
 from harness.devices import available_cores, core_share, device_for_worker, parse_gpus, visible_gpu_count
 from harness.errors import Unavailable, UsageError
-from harness.evidence import CELL_TAG, Evidence, Run
+from harness.evidence import Evidence
+from harness.observations import Cell, ItemTag, Skip, attach
 
 log = logging.getLogger("normclaims")
 
@@ -41,7 +42,10 @@ class Settings:
 SETTINGS = pytest.StashKey[Settings]()
 STORE = pytest.StashKey[object]()
 USAGE_ERRORS = pytest.StashKey[list]()  # claim pre-registration problems found while collecting
+SPECS = pytest.StashKey[dict]()  # test function's node id -> its ClaimSpec, parsed once per collection
+ITEM_TAG = pytest.StashKey[ItemTag]()  # on each claim item: its claim, cell and seed
 WORKER_USAGE_ERROR = "normclaims_usage_error"
+MAX_SEEDS = 1000  # a bound on --seeds: each seed is a test item of every cell
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -76,14 +80,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where summary.md and summary.json are written (relative to the rootdir). Default: %(default)r")
 
 
-def positive_int(option: str, text: str) -> int:
+def positive_int(option: str, text: str, most: int | None = None) -> int:
     try:
         value = int(text)
     except (TypeError, ValueError):
         raise UsageError(f"{option} {text!r}: expected a positive integer") from None
     if value < 1:
         raise UsageError(f"{option} {value}: must be at least 1")
+    if most is not None and value > most:
+        raise UsageError(f"{option} {value}: at most {most}")
     return value
+
+
+def usable_dir(option: str, path: Path) -> Path:
+    """`path` is a folder, or can be made one: its nearest existing ancestor is a writable folder.
+    Checked without creating anything."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path}: not a folder")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{option} {path}: cannot be made, {ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {ancestor} is not writable")
+    return path
 
 
 def name_list(text: str | None, check) -> list[str] | None:
@@ -103,7 +124,7 @@ def read_settings(config: pytest.Config) -> Settings:
 
     opt = config.getoption
     profile = get_profile(opt("--profile"))
-    seeds = positive_int("--seeds", opt("--seeds")) if opt("--seeds") is not None else profile.seeds
+    seeds = positive_int("--seeds", opt("--seeds"), MAX_SEEDS) if opt("--seeds") is not None else profile.seeds
     gpus = opt("--gpus")
     visible = 0 if gpus is not None and gpus.strip().lower() == "cpu" else visible_gpu_count()
     devices = parse_gpus(gpus, visible)
@@ -115,13 +136,17 @@ def read_settings(config: pytest.Config) -> Settings:
         threads = core_share(available_cores(), workerinput["workercount"] if workerinput else 1,
                              os.environ.get("OMP_NUM_THREADS"))
     rootdir = Path(config.rootpath)
-    data_dir = Path(opt("--data-dir")).expanduser() if opt("--data-dir") else default_data_dir()
+    data_dir = usable_dir("--data-dir", Path(opt("--data-dir")).expanduser() if opt("--data-dir") else default_data_dir())
+    store_path = (rootdir / opt("--store")).resolve()
+    if store_path.is_dir():
+        raise UsageError(f"--store {store_path}: a folder, not a file")
+    usable_dir("--store's folder", store_path.parent)
     fresh_after = None
     if opt("--rerun"):
         fresh_after = workerinput["normclaims_session_start"] if workerinput else time.time()
     return Settings(
         profile=profile, seeds=seeds, devices=devices, device=device_for_worker(devices, worker),
-        threads=threads, data_dir=data_dir.resolve(), store_path=(rootdir / opt("--store")).resolve(),
+        threads=threads, data_dir=data_dir.resolve(), store_path=store_path,
         fresh_after=fresh_after,
         models=name_list(opt("--models"), MODELS.get),
         datasets=name_list(opt("--datasets"), get_dataset),
@@ -142,7 +167,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     config.stash[STORE] = store
     config.stash[USAGE_ERRORS] = []
+    config.stash[SPECS] = {}
     config.stash[SESSION_START] = getattr(config, "workerinput", {}).get("normclaims_session_start", time.time())
+    if not hasattr(config, "workerinput"):  # only the controller sees every report
+        from harness.report import Reporter
+
+        config.pluginmanager.register(Reporter(config), "normclaims-reporter")
 
 
 SESSION_START = pytest.StashKey[float]()
@@ -162,7 +192,11 @@ def pytest_configure_node(node) -> None:
     node.workerinput["normclaims_session_start"] = node.config.stash[SESSION_START]
 
 
-def claim_of(node) -> ClaimSpec | None:
+def definition_id(node) -> str:
+    return node.nodeid.split("[", 1)[0]
+
+
+def parse_claim(node) -> ClaimSpec | None:
     mark = node.get_closest_marker("claim")
     if mark is None:
         return None
@@ -171,8 +205,10 @@ def claim_of(node) -> ClaimSpec | None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parse and check the claim's pre-registration (once per test function) and parametrize
+    its cells and seeds."""
     try:
-        spec = claim_of(metafunc.definition)
+        spec = parse_claim(metafunc.definition)
     except UsageError as exc:
         # raised as a usage error once collection ends (see pytest_collection_modifyitems)
         metafunc.config.stash[USAGE_ERRORS].append(str(exc))
@@ -182,6 +218,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     if spec is None:
         return
+    metafunc.config.stash[SPECS][definition_id(metafunc.definition)] = spec
     settings = metafunc.config.stash[SETTINGS]
     if {"model", "dataset"} <= set(metafunc.fixturenames):
         cells = select_cells(spec, settings.models, settings.datasets)
@@ -195,35 +232,41 @@ def short(dataset: str) -> str:
     return f"folder_{Path(dataset.split(':', 1)[1]).name}" if dataset.startswith("folder:") else dataset
 
 
-def cell_of(item: pytest.Item) -> tuple[dict, int | None]:
+def item_tag(item: pytest.Item, spec: ClaimSpec) -> ItemTag:
     params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
     seed = params.pop("seed", None)
-    return {k: v for k, v in params.items() if isinstance(v, (str, int, float, bool))}, seed
+    cell = Cell(tuple((k, v) for k, v in params.items() if isinstance(v, (str, int, float, bool))))
+    return ItemTag(spec, cell, seed)
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m deselection: the Holm family is what runs
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Check every claim's pre-registration against this session, before anything trains, and
-    tag every claim item with its claim and cell, so skips and failures reach the report too."""
-    errors = config.stash[USAGE_ERRORS]
+    """Check every claim's pre-registration against this session (seeds, Holm family size) before
+    anything trains, and tag every claim item with its claim, cell and seed."""
+    errors, specs = config.stash[USAGE_ERRORS], config.stash[SPECS]
     seeds = config.stash[SETTINGS].seeds
-    checked: set[str] = set()
+    by_name: dict[str, ClaimSpec] = {}
+    cells: Counter = Counter()
     for item in items:
-        try:
-            spec = claim_of(item)
-        except UsageError as exc:
-            errors.append(str(exc))
-            continue
+        spec = specs.get(definition_id(item))
         if spec is None:
             continue
-        if spec.name not in checked:
-            checked.add(spec.name)
-            try:
-                check_power(spec, seeds)
-            except UsageError as exc:
-                errors.append(str(exc))
-        cell, seed = cell_of(item)
-        tag = {"claim": spec.name, **spec.prereg(), "cell": cell, "seed": seed}
-        item.user_properties.append((CELL_TAG, json.dumps(tag)))
+        tag = item_tag(item, spec)
+        item.stash[ITEM_TAG] = tag
+        attach(item, tag)
+        if tag.seed in (0, None):
+            cells[spec.name] += 1
+        by_name[spec.name] = spec
+    session_family = sum(cells.values())
+    for name, spec in by_name.items():
+        family = cells[name] if config.getoption("--correction") == "claim" else session_family
+        try:
+            check_power(spec, seeds, max(family, 1))
+        except UsageError as exc:
+            errors.append(str(exc))
+        note = seeds_note(spec, seeds)
+        if note and not hasattr(config, "workerinput"):
+            config.get_terminal_writer().line(f"note: {note}", yellow=True)
     if errors:
         message = "; ".join(dict.fromkeys(errors))
         if hasattr(config, "workerinput"):
@@ -254,25 +297,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture
 def finetune(request: pytest.FixtureRequest):
-    """finetune(model=..., dataset=..., norm=..., seed=..., **RunConfig overrides) -> Run.
+    """finetune(model=..., dataset=..., norm=..., seed=..., **RunConfig overrides) -> RunRecord.
 
     Returns the stored run when there is one; otherwise trains it (once across workers) and
     stores it. Skips the test when data or weights are unavailable, saying how to get them.
     """
     from harness.protocol import make_config, numerics_for
-    from harness.store import Record
 
     settings: Settings = request.config.stash[SETTINGS]
     store = request.config.stash[STORE]
     device_type = "cuda" if settings.device.startswith("cuda") else "cpu"
     numerics = numerics_for(device_type, request.config.getoption("--compile"))
 
-    def run(*, model: str, dataset: str, norm: str, seed: int, **overrides) -> Run:
+    def run(*, model: str, dataset: str, norm: str, seed: int, **overrides) -> RunRecord:
         try:
-            cfg = make_config(model=model, dataset=dataset, norm=norm, seed=seed, profile=settings.profile,
-                              numerics=numerics, **overrides)
+            cfg, bad = make_config(model=model, dataset=dataset, norm=norm, seed=seed, profile=settings.profile,
+                                   numerics=numerics, **overrides), None
         except UsageError as exc:
-            pytest.fail(f"bad run request in the claim: {exc}", pytrace=False)
+            bad = str(exc)
+        if bad:  # failed outside the except block: one line, no chained traceback
+            pytest.fail(f"bad run request in the claim: {bad}", pytrace=False)
 
         def available(c):
             from harness.availability import require
@@ -286,11 +330,10 @@ def finetune(request: pytest.FixtureRequest):
             return train_run(c, settings.device, settings.data_dir, progress=log.info, threads=settings.threads)
 
         try:
-            record: Record = store.get_or_run(cfg, train, on_wait=log.info, precheck=available)
+            return store.get_or_run(cfg, train, on_wait=log.info, precheck=available)
         except Unavailable as exc:
+            attach(request.node, Skip(exc.reasons))
             pytest.skip(str(exc))
-        acc = record.result.accuracy if record.result else None
-        return Run(record.key, record.config, record.status == "ok", acc, record.reason, record.cached, record.result)
 
     return run
 
@@ -309,8 +352,7 @@ def profile(request: pytest.FixtureRequest) -> Profile:
 
 @pytest.fixture
 def evidence(request: pytest.FixtureRequest) -> Evidence:
-    spec = claim_of(request.node)
-    if spec is None:
+    tag = request.node.stash.get(ITEM_TAG, None)
+    if tag is None:
         raise pytest.UsageError(f"{request.node.nodeid}: the evidence fixture needs a claim marker on the test or module")
-    cell, seed = cell_of(request.node)
-    return Evidence(request.node, spec, cell, seed)
+    return Evidence(request.node, tag)

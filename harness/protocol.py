@@ -53,11 +53,11 @@ def make_config(
 ) -> RunConfig:
     """The full, frozen description of one run. Unknown names raise UsageError ("did you mean")."""
     spec = MODELS.get(model)
-    get_dataset(dataset)
+    data = get_dataset(dataset)
     check_spec(norm)
+    if spec.in_channels == 1 and data.channels == 3:
+        raise UsageError(f"model {model} takes grayscale images; {dataset} is RGB")
     weights = overrides.pop("weights", "pretrained" if spec.pretrain_norm is not None else "scratch")
-    if weights not in ("pretrained", "scratch"):
-        raise UsageError(f"weights must be 'pretrained' or 'scratch', not {weights!r}")
     base = RunConfig(
         model=model, dataset=canonical_name(dataset), norm=norm, seed=seed, weights=weights,
         train_subset=profile.train_subset, test_subset=profile.test_subset,
@@ -71,6 +71,9 @@ def make_config(
     if unknown:
         raise UsageError(f"unknown run setting(s) {', '.join(unknown)}; RunConfig has {', '.join(sorted(fields))}")
     cfg = dataclasses.replace(base, **overrides)
+    cfg.check()
+    if weights == "pretrained" and spec.pretrain_norm is None:
+        raise UsageError(f"model {model} has no pretrained weights: pass weights='scratch'")
     if "bn_recalibration" not in overrides:
         steps = planned_steps(cfg.train_subset, cfg.batch_size, cfg.epochs)
         stale = stale_bn_fraction(spec.bn_momentum, steps) if steps is not None else 0.0

@@ -14,11 +14,10 @@ import socket
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from harness.config import RunConfig, RunResult
+from harness.config import RunConfig, RunRecord, RunResult
 from harness.errors import RunFailed, UsageError
 
 SCHEMA_VERSION = 1
@@ -46,16 +45,6 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
-
-
-@dataclass
-class Record:
-    key: str
-    config: dict
-    status: str  # "ok" or "failed"
-    result: RunResult | None
-    reason: str | None
-    cached: bool  # found in the store rather than trained by this call
 
 
 class RunStore:
@@ -111,23 +100,24 @@ class RunStore:
         return db
 
     # ------------------------------------------------------------------ reads
-    def lookup(self, key: str) -> Record | None:
+    def lookup(self, key: str) -> RunRecord | None:
         db = self._connect()
         try:
             return self._lookup(db, key)
         finally:
             db.close()
 
-    def _lookup(self, db: sqlite3.Connection, key: str) -> Record | None:
-        row = db.execute("SELECT config, status, result, reason, finished FROM runs WHERE key = ?", (key,)).fetchone()
+    def _lookup(self, db: sqlite3.Connection, key: str) -> RunRecord | None:
+        row = db.execute("SELECT config, status, result, reason, finished, host, worker FROM runs WHERE key = ?",
+                         (key,)).fetchone()
         if row is None or (self.fresh_after is not None and row[4] < self.fresh_after):
             return None
         try:
-            config = json.loads(row[0])
+            config = RunConfig.from_dict(json.loads(row[0]))
             result = RunResult.from_dict(json.loads(row[2])) if row[2] else None
         except (ValueError, TypeError) as exc:
             raise UsageError(f"run store {self.path} holds a damaged row for run {key[:12]} ({exc}); pass --rerun to retrain it") from None
-        return Record(key, config, row[1], result, row[3], cached=True)
+        return RunRecord(key, config, row[1], result, row[3], cached=True, finished=row[4], host=row[5], worker=row[6])
 
     # ------------------------------------------------------------------ leases
     def _lease_is_dead(self, host: str, pid: int, heartbeat: float) -> bool:
@@ -142,7 +132,7 @@ class RunStore:
                 return False
         return False
 
-    def _try_acquire(self, db: sqlite3.Connection, key: str) -> tuple[Record | None, bool, str | None]:
+    def _try_acquire(self, db: sqlite3.Connection, key: str) -> tuple[RunRecord | None, bool, str | None]:
         """One transaction: (finished record, got lease, holder). Exactly one of the first two is set,
         or neither (someone else holds a live lease)."""
         db.execute("BEGIN IMMEDIATE")
@@ -180,7 +170,7 @@ class RunStore:
         train: Callable[[RunConfig], RunResult],
         on_wait: Callable[[str], None] | None = None,
         precheck: Callable[[RunConfig], None] | None = None,
-    ) -> Record:
+    ) -> RunRecord:
         """The stored record of `cfg`, training it (once across all workers) if it is missing.
 
         `precheck` runs on a miss before any lease is taken (e.g. "is the data here?"): what it
@@ -215,20 +205,23 @@ class RunStore:
                     result, status, reason = train(cfg), "ok", None
                 except RunFailed as exc:
                     result, status, reason = None, "failed", str(exc)
-                self._save(db, key, cfg, status, result, reason)
+                finished = self._save(db, key, cfg, status, result, reason)
             finally:
                 stop.set()
                 db.execute("DELETE FROM leases WHERE key = ? AND pid = ?", (key, os.getpid()))
-            return Record(key, cfg.to_dict(), status, result, reason, cached=False)
+            return RunRecord(key, cfg, status, result, reason, cached=False, finished=finished, host=self.host,
+                             worker=self.worker)
         finally:
             db.close()
 
-    def _save(self, db, key: str, cfg: RunConfig, status: str, result: RunResult | None, reason: str | None) -> None:
+    def _save(self, db, key: str, cfg: RunConfig, status: str, result: RunResult | None, reason: str | None) -> float:
+        finished = time.time()
         db.execute("BEGIN IMMEDIATE")
         db.execute(
             "INSERT OR REPLACE INTO runs (key, config, status, result, reason, finished, host, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (key, json.dumps(cfg.to_dict(), sort_keys=True), status,
-             json.dumps(result.to_dict()) if result else None, reason, time.time(), self.host, self.worker),
+             json.dumps(result.to_dict()) if result else None, reason, finished, self.host, self.worker),
         )
         db.execute("DELETE FROM leases WHERE key = ?", (key,))
         db.execute("COMMIT")
+        return finished

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.claims import ClaimSpec
+from harness.config import RunRecord
+from harness.observations import Cell, Observation
 from harness.significance import (
     PairedSummary, bca_interval, holm, noninferiority, p_value, summarize, t_interval, tost,
 )
@@ -27,15 +30,15 @@ from harness.significance import (
 
 @dataclass
 class CellResult:
-    claim: str
-    cell: dict  # parameters except the seed, e.g. {"model": "resnet18", "dataset": "cifar10"}
-    prereg: dict  # the claim's kind, test, alternative, alpha, margin, min_seeds
+    spec: ClaimSpec
+    cell: Cell
     a_label: str
     b_label: str
     seeds: list[int]
     a: list[float]  # accuracy points per seed, arm a
     b: list[float]
     failures: list[str] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
     summary: PairedSummary | None = None
     ci_low: float = float("nan")  # 95% CI of the mean difference, by ci_method
     ci_high: float = float("nan")
@@ -46,60 +49,60 @@ class CellResult:
     against_why: str = "significantly the other way"  # which evidence p_against measures
     verdict: str = "inconclusive"
     reason: str = ""
-    runs: list[dict] = field(default_factory=list)
 
     @property
     def cell_id(self) -> str:
-        return "-".join(str(v) for v in self.cell.values())
+        return self.cell.id
 
     @property
     def diffs(self) -> np.ndarray:
         return np.asarray(self.a, dtype=float) - np.asarray(self.b, dtype=float)
 
 
-def group_cells(observations: list[dict], preregs: dict[str, dict]) -> dict[str, list[CellResult]]:
-    """observations (dicts from evidence) -> {claim: [CellResult, ...]}, arms in points, one row per seed."""
-    grouped: dict[tuple, list[dict]] = defaultdict(list)
+def group_cells(observations: list[Observation], specs: dict[str, ClaimSpec]) -> dict[str, list[CellResult]]:
+    """observations -> {claim: [CellResult, ...]}, arms in points, one row per seed (a seed seen
+    twice counts once)."""
+    grouped: dict[tuple, list[Observation]] = defaultdict(list)
     for obs in observations:
-        key = (obs["claim"], tuple(obs["cell"].items()), obs["a_label"], obs["b_label"])
-        grouped[key].append(obs)
+        grouped[(obs.claim, obs.cell, obs.a.label, obs.b.label)].append(obs)
     out: dict[str, list[CellResult]] = defaultdict(list)
-    for (claim, cell_items, a_label, b_label), rows in grouped.items():
-        rows = sorted({r["seed"]: r for r in rows}.values(), key=lambda r: r["seed"])
-        ok = [r for r in rows if not r["failed"]]
+    for (claim, cell, a_label, b_label), rows in grouped.items():
+        rows = sorted({r.seed: r for r in rows}.values(), key=lambda r: r.seed)
+        ok = [r for r in rows if not r.failures()]
+        runs = {run.key: run for r in rows for run in r.runs()}
         out[claim].append(CellResult(
-            claim=claim, cell=dict(cell_items), prereg=preregs[claim], a_label=a_label, b_label=b_label,
-            seeds=[r["seed"] for r in ok], a=[100 * r["a"] for r in ok], b=[100 * r["b"] for r in ok],
-            failures=[f for r in rows for f in r["failed"]], runs=[run for r in rows for run in r.get("runs", [])],
+            spec=specs[claim], cell=cell, a_label=a_label, b_label=b_label,
+            seeds=[r.seed for r in ok], a=[100 * r.a.value for r in ok], b=[100 * r.b.value for r in ok],
+            failures=[f for r in rows for f in r.failures()], runs=list(runs.values()),
         ))
     return out
 
 
-def p_for_claim(pre: dict, d: np.ndarray) -> float:
+def p_for_claim(spec: ClaimSpec, d: np.ndarray) -> float:
     """p-value of the claim's H1 on differences d (shape (n,))."""
-    if pre["kind"] == "superiority":
-        return p_value(pre["test"], d, pre["alternative"])
-    if pre["kind"] == "equivalence":
-        return tost(d, pre["margin"], pre["test"])
-    return noninferiority(d, pre["margin"], pre["test"])
+    if spec.kind == "superiority":
+        return p_value(spec.test, d, spec.alternative)
+    if spec.kind == "equivalence":
+        return tost(d, spec.margin, spec.test)
+    return noninferiority(d, spec.margin, spec.test)
 
 
-def p_against_claim(pre: dict, d: np.ndarray) -> tuple[float, str]:
+def p_against_claim(spec: ClaimSpec, d: np.ndarray) -> tuple[float, str]:
     """p-value of the evidence against a superiority H1, and what it measures: the opposite
     direction, or equivalence when a margin is stated (whichever is stronger). NaN for the kinds
     refuted by their CI."""
-    if pre["kind"] != "superiority":
+    if spec.kind != "superiority":
         return float("nan"), ""
-    opposite = p_value(pre["test"], d, "less")
-    if pre.get("margin"):
-        equivalence = tost(d, pre["margin"], pre["test"])
+    opposite = p_value(spec.test, d, "less")
+    if spec.margin:
+        equivalence = tost(d, spec.margin, spec.test)
         if equivalence <= opposite:
-            return equivalence, f"equivalent within ±{pre['margin']} pt (TOST)"
+            return equivalence, f"equivalent within ±{spec.margin} pt (TOST)"
     return opposite, "significantly the other way"
 
 
 def testable(c: CellResult) -> bool:
-    return not c.failures and len(c.a) >= max(2, c.prereg["min_seeds"])
+    return not c.failures and len(c.a) >= max(2, c.spec.min_seeds)
 
 
 def decide(families: list[list[CellResult]]) -> None:
@@ -108,15 +111,14 @@ def decide(families: list[list[CellResult]]) -> None:
     for family in families:
         for c in family:
             if len(c.a) >= 2:
-                alpha = c.prereg["alpha"]
-                c.summary = summarize(c.a, c.b, alpha)
-                if c.prereg["test"] == "paired_t":
+                c.summary = summarize(c.a, c.b, c.spec.alpha)
+                if c.spec.test == "paired_t":
                     (c.ci_low, c.ci_high), c.ci_method = t_interval(c.diffs), "t"
                 else:
                     (c.ci_low, c.ci_high), c.ci_method = bca_interval(c.diffs), "BCa bootstrap"
-                c.p_raw = p_for_claim(c.prereg, c.diffs)
+                c.p_raw = p_for_claim(c.spec, c.diffs)
         tested = [c for c in family if testable(c)]
-        against = [p_against_claim(c.prereg, c.diffs) for c in tested]
+        against = [p_against_claim(c.spec, c.diffs) for c in tested]
         for c, p_up, p_down, (_, why) in zip(tested, holm([c.p_raw for c in tested]), holm([p for p, _ in against]), against):
             c.p_adjusted, c.p_against, c.against_why = float(p_up), float(p_down), why
             c.verdict, c.reason = rule(c)
@@ -124,26 +126,26 @@ def decide(families: list[list[CellResult]]) -> None:
             if c.failures:
                 c.verdict, c.reason = "invalid", f"{len(c.failures)} failed run(s): {c.failures[0]}"
             elif not testable(c):
-                need = max(2, c.prereg["min_seeds"])
+                need = max(2, c.spec.min_seeds)
                 c.verdict, c.reason = "inconclusive", f"only {len(c.a)} seed(s); this claim needs at least {need}"
 
 
 def rule(c: CellResult) -> tuple[str, str]:
-    pre, s = c.prereg, c.summary
-    alpha, margin = pre["alpha"], pre.get("margin")
+    spec, s = c.spec, c.summary
+    alpha, margin = spec.alpha, spec.margin
     numbers = f"{s.mean_diff:+.2f} pt, 95% CI [{c.ci_low:+.2f}, {c.ci_high:+.2f}], n = {s.n}"
     holm_p = f"Holm p = {c.p_adjusted:.3g}"
     mde = f"MDE {s.mde:.2f} pt at n = {s.n}" if math.isfinite(s.mde) else f"MDE undefined (no spread) at n = {s.n}"
-    if pre["kind"] == "superiority":
+    if spec.kind == "superiority":
         if c.p_adjusted < alpha and s.mean_diff > 0:
             return "supported", f"{numbers}; {holm_p} < {alpha}"
-        two_sided_wrong_way = pre["alternative"] == "two-sided" and c.p_adjusted < alpha and s.mean_diff < 0
+        two_sided_wrong_way = spec.alternative == "two-sided" and c.p_adjusted < alpha and s.mean_diff < 0
         if two_sided_wrong_way or c.p_against < alpha:
             why = "significantly the other way" if two_sided_wrong_way else c.against_why
             p = c.p_adjusted if two_sided_wrong_way else c.p_against
             return "refuted", f"{numbers}: {why}, Holm p = {p:.3g}"
         return "inconclusive", f"{numbers}; {holm_p}; {mde}"
-    if pre["kind"] == "equivalence":
+    if spec.kind == "equivalence":
         if c.p_adjusted < alpha:
             return "supported", f"{numbers} within ±{margin} pt; TOST {holm_p} < {alpha}"
         if c.ci_low > margin or c.ci_high < -margin:

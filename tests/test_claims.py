@@ -1,18 +1,36 @@
 """The catalogue at smoke scale: every claim module runs end to end and yields verdicts, tables
 and figures. One subprocess session over the real claims/ with a temporary store and report."""
 import fcntl
+import importlib.util
+import inspect
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import FASHION_TINY, ROOT
 
-CLAIMS = {"dataset_stats", "instance_norm", "minmax_norm", "pretrain_beats_none", "none_as_good", "rounded_stats",
-          "plateau", "zero_shot_scan", "init_compensation", "init_beats_default", "strong_std",
-          "std_estimators_equivalent", "fixres_test_res", "fixres_finetune"}
+
+def catalogue_claims() -> set[str]:
+    """The claim names declared in claims/, read from their markers as the plugin reads them."""
+    from harness.claims import claim_from_marker
+
+    names = set()
+    for path in sorted((ROOT / "claims").glob("test_*.py")):
+        spec = importlib.util.spec_from_file_location(f"catalogue_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module_marks = [m for m in getattr(module, "pytestmark", []) if m.name == "claim"]
+        for name, func in inspect.getmembers(module, inspect.isfunction):
+            if not name.startswith("test"):
+                continue
+            marks = [m for m in getattr(func, "pytestmark", []) if m.name == "claim"] or module_marks
+            if marks:
+                names.add(claim_from_marker(marks[0], path.stem).name)
+    return names
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +59,7 @@ def smoke_session(tmp_path_factory, worker_id):
 def test_every_claim_gives_verdicts_offline(smoke_session):
     _, data = smoke_session
     names = {c["name"] for c in data["claims"]}
-    assert names == CLAIMS
+    assert names == catalogue_claims() and len(names) >= 14
     for claim in data["claims"]:
         judged = [c for c in claim["cells"] if c["verdict"] != "invalid" and len(c["seeds"]) == 3]
         assert judged, f"{claim['name']} has no offline cell with 3 seeds"
@@ -64,13 +82,13 @@ def test_report_has_the_figures_and_tables(smoke_session):
 def test_guards_hold_in_the_catalogue(smoke_session):
     _, data = smoke_session
     runs = [r for claim in data["claims"] for c in claim["cells"] for r in c["runs"]]
-    trained = [r for r in runs if r["steps"]]
+    trained = [r["result"] for r in runs if r["config"]["train"]]
     assert trained and all(r["steps"] > 0 for r in trained)
-    zero_shot = [r for c in next(x for x in data["claims"] if x["name"] == "zero_shot_scan")["cells"] for r in c["runs"]
-                 if r["history"] == []]
-    assert zero_shot and all(r["steps"] == 0 for r in zero_shot)
+    zero_shot = [r["result"] for c in next(x for x in data["claims"] if x["name"] == "zero_shot_scan")["cells"]
+                 for r in c["runs"] if not r["config"]["train"]]
+    assert zero_shot and all(r["steps"] == 0 and r["history"] == [] for r in zero_shot)
     fixres = next(x for x in data["claims"] if x["name"] == "fixres_finetune")["cells"][0]["runs"]
-    assert all(set(r["metrics"]) >= {"test@20", "test@28", "fixres@28"} for r in fixres)
+    assert all(set(r["result"]["metrics"]) >= {"test@20", "test@28", "fixres@28"} for r in fixres)
 
 
 def test_resnet50_selects_only_resnet50_fixres_cells():
@@ -79,3 +97,34 @@ def test_resnet50_selects_only_resnet50_fixres_cells():
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     items = [line for line in out.stdout.splitlines() if "::" in line]
     assert items and all("resnet50" in line for line in items)
+
+
+NEW_CLAIM = f'''
+"""A claim added by a user: one file, nothing else touched."""
+import pytest
+
+pytestmark = pytest.mark.claim("my_new_claim", title="dataset stats beat none on my folder", source="me",
+                               cells=(("lenet", "folder:{FASHION_TINY}"),), min_seeds=2)
+
+
+def test_mine(finetune, evidence, model, dataset, seed):
+    a = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, batch_size=32)
+    b = finetune(model=model, dataset=dataset, norm="none", seed=seed, batch_size=32)
+    evidence.greater(a, b)
+'''
+
+
+def test_a_new_claim_file_is_all_it_takes(tmp_path):
+    """A copy of the catalogue plus one new file, in a folder with no conftest: the installed
+    harness's entry point finds the plugin, the session runs the new claim and reports it."""
+    shutil.copytree(ROOT / "claims", tmp_path / "claims", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "claims" / "test_my_new_claim.py").write_text(NEW_CLAIM)
+    env = {**os.environ, "NORMCLAIMS_DATA_DIR": str(tmp_path / "data")}
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "claims/", "-q", "-p", "no:cacheprovider", "--profile=smoke",
+                           "--seeds=2", "--gpus=cpu", "-k", "my_new_claim"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    assert [c["name"] for c in data["claims"]] == ["my_new_claim"]
+    assert data["claims"][0]["cells"][0]["seeds"] == [0, 1]

@@ -89,3 +89,42 @@ def test_numerics_by_device():
 
 def test_lenet_trains_from_scratch_by_default():
     assert cfg(model="lenet", dataset="mnist").weights == "scratch"
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"augment": "crop"}, "run setting augment='crop' is not one of: 'crop_flip', 'random_resized_crop', 'none'"),
+    ({"optimizer": "sgd"}, "run setting optimizer='sgd' is not one of: 'adam', 'adadelta'"),
+    ({"schedule": "step"}, "run setting schedule='step' is not one of: 'cosine', 'constant', 'plateau'"),
+    ({"evaluate_on": "train"}, "run setting evaluate_on='train' is not one of: 'test', 'val'"),
+    ({"weights": "imagenet"}, "run setting weights='imagenet' is not one of: 'pretrained', 'scratch'"),
+    ({"resolution": 4}, "run setting resolution=4: expected an integer of at least 8"),
+    ({"resolution": 32.5}, "run setting resolution=32.5: expected an integer of at least 8"),
+    ({"test_resolutions": [32]}, "test_resolutions=[32]: expected a tuple of sides"),
+    ({"fixres_epochs": 1}, "fixres_epochs needs fixres_resolution"),
+    ({"fixres_resolution": 32}, "fixres_resolution needs fixres_epochs >= 1"),
+    ({"lr": float("nan")}, "run setting lr=nan: expected a finite number > 0"),
+    ({"epochs": 0}, "run setting epochs=0: expected an integer of at least 1"),
+    ({"init_scale": (1.0,)}, "init_scale=(1.0,): expected (weight, bias) multipliers"),
+    ({"train": False, "evaluate_on": "val"}, "train=False (zero-shot) takes neither"),
+])
+def test_every_run_setting_is_checked_when_the_config_is_made(setting, message):
+    with pytest.raises(UsageError) as info:
+        cfg(**setting)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_grayscale_model_on_rgb_data_is_refused_when_the_config_is_made():
+    with pytest.raises(UsageError, match="model lenet takes grayscale images; cifar10 is RGB"):
+        cfg(model="lenet", dataset="cifar10")
+
+
+def test_profiles_hold_the_budget_rules():
+    from harness.recipes import lenet_002, mean_std_grid, recipe_for
+
+    quick, paper = PROFILES["quick"], PROFILES["paper"]
+    assert recipe_for("resnet18", quick, scan=True) == {"train_subset": 1000, "epochs": 1}
+    assert recipe_for("resnet18", paper, scan=True) == {} and recipe_for("resnet18", quick) == {}
+    assert lenet_002(paper)["epochs"] == 15 and "train_subset" not in lenet_002(paper)
+    assert lenet_002(quick)["train_subset"] == 1000 and "epochs" not in lenet_002(quick)
+    assert [len(axis) for axis in mean_std_grid(paper)] == [15, 15] and len(mean_std_grid(quick)[0]) == 3
+    assert (quick.fixres_epochs, paper.fixres_epochs) == (1, 5)

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import FASHION_TINY, ROOT
 
-CONFTEST = 'pytest_plugins = ("harness.plugin", "reports.plugin")\n'
+CONFTEST = ""  # the installed harness registers its plugin through its pytest11 entry point
 
 TINY_CLAIM = f'''
 """Tiny claim: dataset stats beat no normalization for LeNet on a 4-class image folder."""
@@ -45,6 +45,10 @@ def summary(pytester) -> dict:
     return json.loads((pytester.path / "reports" / "summary.json").read_text())
 
 
+def threads(run: dict) -> int:
+    return run["result"]["meta"]["threads"]
+
+
 def test_claim_runs_and_writes_the_report(project, pytester):
     result = project("--seeds", "3")
     result.assert_outcomes(passed=3)
@@ -53,7 +57,7 @@ def test_claim_runs_and_writes_the_report(project, pytester):
     cell = data["claims"][0]["cells"][0]
     assert cell["cell"] == {"model": "lenet", "dataset": f"folder:{FASHION_TINY}"}
     assert cell["seeds"] == [0, 1, 2] and len(cell["a"]) == 3 and cell["verdict"] in ("supported", "refuted", "inconclusive")
-    assert len(cell["runs"]) == 6 and all(r["steps"] == 5 for r in cell["runs"])
+    assert len(cell["runs"]) == 6 and all(r["result"]["steps"] == 5 for r in cell["runs"])
     md = (pytester.path / "reports" / "summary.md").read_text()
     for needle in ("## tiny: dataset beats none", "| cell", "Model × dataset", "**profile**: smoke", "**seeds**: 3", "**commit**"):
         assert needle in md
@@ -81,8 +85,8 @@ def test_xdist_gives_the_same_numbers(project, pytester):
     assert parallel["cost"]["trained"] == 8
     cell = parallel["cells"][0]
     assert (cell["a"], cell["b"], cell["verdict"]) == (serial["a"], serial["b"], serial["verdict"])
-    assert {r["threads"] for r in cell["runs"]} == {1} == {r["threads"] for r in serial["runs"]}
-    assert {r["device"] for r in cell["runs"]} == {r["device"] for r in serial["runs"]}
+    assert {threads(r) for r in cell["runs"]} == {1} == {threads(r) for r in serial["runs"]}
+    assert {r["result"]["device"] for r in cell["runs"]} == {r["result"]["device"] for r in serial["runs"]}
 
 
 def test_workers_split_the_cores_and_share_the_store(project, pytester, monkeypatch):
@@ -93,12 +97,12 @@ def test_workers_split_the_cores_and_share_the_store(project, pytester, monkeypa
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the suite caps nested sessions at 1 thread
     cores = available_cores()
     project("--seeds", "2").assert_outcomes(passed=2)
-    assert {r["threads"] for r in summary(pytester)["claims"][0]["cells"][0]["runs"]} == {cores}
+    assert {threads(r) for r in summary(pytester)["claims"][0]["cells"][0]["runs"]} == {cores}
     assert summary(pytester)["header"]["threads per run"] == f"{cores} (4 runs)"
     project("--seeds", "2", "-n", "2").assert_outcomes(passed=2)
     assert summary(pytester)["claims"][0]["cost"]["trained"] == 0  # served by the serial session's runs
     project("--seeds", "2", "-n", "2", "--rerun").assert_outcomes(passed=2)
-    assert {r["threads"] for r in summary(pytester)["claims"][0]["cells"][0]["runs"]} == {core_share(cores, 2)}
+    assert {threads(r) for r in summary(pytester)["claims"][0]["cells"][0]["runs"]} == {core_share(cores, 2)}
     assert summary(pytester)["header"]["threads per run"] == f"{core_share(cores, 2)} (4 runs)"
 
 
@@ -121,6 +125,9 @@ def test_core_share():
     (["--datasets", "cifar01"], "unknown dataset 'cifar01'; did you mean 'cifar10'?"),
     (["--models", "resnet5"], "unknown model 'resnet5'; did you mean 'resnet50'?"),
     (["--datasets", "folder:/no/such/dir"], "image folder '/no/such/dir' not found"),
+    (["--seeds", "100000000"], "--seeds 100000000: at most 1000"),
+    (["--data-dir", "conftest.py"], "conftest.py: not a folder"),
+    (["--store", "/dev/null/x.sqlite"], "--store's folder /dev/null: not a folder"),
 ])
 def test_bad_options_are_one_line_usage_errors(project, pytester, args, message):
     result = project(*args)
@@ -147,17 +154,13 @@ def test_options_are_in_help(project):
 
 REFUTED_CLAIM = '''
 import pytest
-from harness.evidence import Run
+from harness.observations import Arm
 
 pytestmark = pytest.mark.claim("backwards", title="a worse arm", source="test", cells=(("lenet", "mnist"),), min_seeds=3)
 
 
-def fake(acc, label):
-    return Run(key=label, config={"norm": label}, ok=True, accuracy=acc, reason=None, cached=True, result=None)
-
-
 def test_backwards(evidence, model, dataset, seed):
-    evidence.greater(fake(0.50 + 0.001 * seed, "a"), fake(0.90, "b"))
+    evidence.greater(Arm("a", 0.50 + 0.001 * seed), Arm("b", 0.90))
 '''
 
 
@@ -191,14 +194,15 @@ def test_diverging_run_makes_its_cell_invalid(project, pytester):
 
 
 def test_unavailable_data_skips_the_cell_with_a_reason(project, pytester, monkeypatch):
-    pytester.makepyfile(test_offline=TINY_CLAIM.replace(f"folder:{FASHION_TINY}", "cifar10").replace('"tiny"', '"offline"'))
+    claim = TINY_CLAIM.replace(f'("lenet", "folder:{FASHION_TINY}")', '("efficientnet_lite0", "cifar10")')
+    pytester.makepyfile(test_offline=claim.replace('"tiny"', '"offline"'))
     monkeypatch.setenv("no_proxy", "")
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # no network, whatever the machine has
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
     result = project("--seeds", "2", "-k", "offline")
     result.assert_outcomes(skipped=2)
     md = (pytester.path / "reports" / "summary.md").read_text()
-    assert "Skipped cells:" in md and "lenet-cifar10: CIFAR10 not found and its download failed" in md
+    assert "Skipped cells:" in md and "efficientnet_lite0-cifar10: CIFAR10 not found and its download failed" in md
 
 
 def prereg_claim(**prereg) -> str:
@@ -221,6 +225,25 @@ def test_bad_preregistration_is_refused_before_training(project, pytester, xdist
     errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
     assert len(errors) == 1 and message in errors[0], result.stderr.lines
     assert not (pytester.path / ".normclaims").exists()  # nothing trained, no store written
+
+
+@pytest.mark.parametrize("settings, message", [
+    ("margin=-1.0", "margin must be a finite positive number of accuracy points, got -1.0"),
+    ("margin=float('nan')", "margin must be a finite positive number"),
+    ("margin=float('inf')", "margin must be a finite positive number"),
+    ("alpha='0.05'", "alpha must be a number in (0, 1), got '0.05'"),
+    ("min_seeds=2.5", "min_seeds must be an integer, got 2.5"),
+    ("test='wilcoxon', cells=(('lenet', 'mnist'), ('lenet', 'fashion_mnist'))",
+     "wilcoxon (greater) with 5 seeds cannot give p below 0.03125 times 2 cells (Holm)"),
+])
+def test_malformed_preregistration_is_one_line(project, pytester, settings, message):
+    default_cells = f'cells=(("lenet", "folder:{FASHION_TINY}"),)'
+    text = settings if "cells=" in settings else f"{default_cells}, {settings}"
+    pytester.makepyfile(test_tiny_claim=TINY_CLAIM.replace(f"{default_cells}, alpha=0.05, min_seeds=2,", text + ","))
+    result = project("--seeds=5", "--collect-only")
+    assert result.ret == 4
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr.lines
 
 
 def test_enough_seeds_make_the_same_claim_acceptable(project, pytester):
@@ -246,3 +269,26 @@ def test_evidence_must_match_the_preregistered_kind(project, pytester):
     result = project("--seeds=2")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*pre-registered as superiority: call evidence.greater(), not evidence.equivalent()*"])
+
+
+def test_a_typo_in_a_run_setting_fails_before_any_training(project, pytester):
+    pytester.makepyfile(test_tiny_claim=TINY_CLAIM.replace("batch_size=32)", "batch_size=32, augment='crop')", 1))
+    result = project("--seeds=2")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*bad run request in the claim: run setting augment='crop' is not one of: "
+                                 "'crop_flip', 'random_resized_crop', 'none'*"])
+    assert not (pytester.path / ".normclaims").exists()  # no lease, no store
+
+
+def test_each_report_payload_crosses_once(project, pytester):
+    """The item's claim, cell and seed, and its observation, travel as one user property each."""
+    pytester.makepyfile(test_backwards=REFUTED_CLAIM)
+    pytester.makeconftest('''
+import json
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        kinds = [json.loads(v)["type"] for k, v in report.user_properties if k == "normclaims"]
+        print("PAYLOADS", report.nodeid, sorted(kinds))
+''')
+    result = project("--seeds=3", "-k", "backwards", "-s")
+    result.stdout.fnmatch_lines(["*PAYLOADS *seed0* ['item', 'observation']*"])

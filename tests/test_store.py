@@ -32,7 +32,7 @@ def test_trains_once_then_reads(tmp_path):
     assert len(calls) == 1
     assert (first.cached, second.cached) == (False, True)
     assert second.result == first.result and second.result.accuracy == 0.7
-    assert RunConfig.from_dict(second.config) == cfg()
+    assert second.config == cfg()
 
 
 def test_failed_run_is_stored_with_its_reason(tmp_path):

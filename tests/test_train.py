@@ -159,8 +159,26 @@ def test_fixres_stage_trains_only_the_classifier(data_dir):
 
 
 def test_unknown_augmentation_is_refused(data_dir):
-    with pytest.raises(UsageError, match="unknown augmentation"):
-        finetune(cfg(augment="mixup"), "cpu", data_dir)
+    with pytest.raises(UsageError, match="augment='mixup' is not one of"):
+        cfg(augment="mixup")
+    # finetune checks the settings itself, for a config that was not made by make_config
+    with pytest.raises(UsageError, match="augment='mixup' is not one of"):
+        finetune(dataclasses.replace(cfg(), augment="mixup"), "cpu", data_dir)
+
+
+def test_training_and_fixres_share_the_optimizer_step(data_dir, monkeypatch):
+    """One step function serves the training loop and the FixRes stage: every step goes through it."""
+    import harness.train
+
+    calls = []
+    step = harness.train.optimizer_step
+    monkeypatch.setattr(harness.train, "optimizer_step", lambda *a: calls.append(1) or step(*a))
+    r = finetune(cfg(), "cpu", data_dir)
+    assert len(calls) == r.steps == 5
+    calls.clear()
+    c = cfg(model="efficientnet_lite0", norm="pretrain", epochs=1, fixres_epochs=1, fixres_resolution=32)
+    r = finetune(c, "cpu", data_dir)
+    assert len(calls) == r.steps + r.meta["fixres_steps"] == 10
 
 
 def test_fixres_guard_catches_a_freeze_that_failed(data_dir, monkeypatch):

@@ -1,19 +1,15 @@
 import pytest
 
+from factories import observation, spec
 from harness.verdicts import count_line, decide, group_cells
-
-SUPERIORITY = {"kind": "superiority", "test": "paired_t", "alternative": "greater", "alpha": 0.05, "margin": None, "min_seeds": 3}
 
 
 def obs(seed, a, b, cell="m-d", failed=(), claim="c"):
-    model, dataset = cell.split("-")
-    return {"claim": claim, "cell": {"model": model, "dataset": dataset}, "seed": seed, "a_label": "dataset",
-            "b_label": "pretrain", "a": a, "b": b, "failed": list(failed), "runs": []}
+    return observation(seed, a, b, cell, claim, failed[0] if failed else None)
 
 
 def cells_for(rows, **prereg):
-    pre = {**SUPERIORITY, **prereg}
-    cells = group_cells(rows, {"c": pre})["c"]
+    cells = group_cells(rows, {"c": spec(**prereg)})["c"]
     decide([cells])
     return {c.cell_id: c for c in cells}
 
@@ -77,7 +73,7 @@ def test_rank_tests_report_a_bootstrap_interval():
 
 
 def test_failed_run_makes_the_cell_invalid():
-    rows = [obs(s, 0.9, 0.8) for s in range(4)] + [obs(4, None, 0.8, failed=["dataset: non-finite loss"])]
+    rows = [obs(s, 0.9, 0.8) for s in range(4)] + [obs(4, None, 0.8, failed=["non-finite loss"])]
     cell = cells_for(rows)["m-d"]
     assert cell.verdict == "invalid" and "1 failed run(s): dataset: non-finite loss" in cell.reason
 
@@ -98,7 +94,7 @@ def test_holm_adjusts_across_cells():
 def test_session_wide_family_is_stricter_than_per_claim():
     diffs = [0.004, 0.001, 0.006, -0.001, 0.005]
     rows = [obs(s, 0.85 + d, 0.85, claim=name) for name in ("c1", "c2") for s, d in enumerate(diffs)]
-    preregs = {"c1": SUPERIORITY, "c2": SUPERIORITY}
+    preregs = {"c1": spec("c1"), "c2": spec("c2")}
     per_claim = group_cells(rows, preregs)
     decide([per_claim["c1"], per_claim["c2"]])
     session = group_cells(rows, preregs)
@@ -112,3 +108,15 @@ def test_duplicate_seed_counts_once_and_count_line():
     cells = cells_for(rows)
     assert cells["m-d"].summary.n == 3
     assert count_line(list(cells.values())) == "1 supported of 1 cell(s)"
+
+
+def test_non_finite_value_makes_the_cell_invalid():
+    rows = [obs(s, 0.9, 0.8) for s in range(4)] + [obs(4, float("nan"), 0.8)]
+    cell = cells_for(rows)["m-d"]
+    assert cell.verdict == "invalid" and "non-finite value" in cell.reason
+
+
+def test_arm_without_value_or_reason_makes_the_cell_invalid():
+    rows = [obs(s, 0.9, 0.8) for s in range(4)] + [obs(4, None, 0.8)]
+    cell = cells_for(rows)["m-d"]
+    assert cell.verdict == "invalid" and "dataset: no value" in cell.reason

@@ -1,12 +1,23 @@
 """PNG figures beside summary.md: accuracy-vs-epoch curves per claim (source 000's Figure 1) and
-heat maps of grid scans. matplotlib is imported only when a figure is drawn."""
+heat maps of grid scans; the tables the report prints from extras. matplotlib is imported only
+when a figure is drawn."""
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from harness.observations import Extra, Heatmap, Table
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    title: str
+    headers: tuple
+    rows: tuple
 
 
 def slug(text: str) -> str:
@@ -27,9 +38,9 @@ def curves(claim: str, cells: list, out_dir: Path) -> Path | None:
     panels = []
     for c in cells[:6]:
         by_norm: dict[str, list[list[dict]]] = defaultdict(list)
-        for run in {r["key"]: r for r in c.runs}.values():
-            if run.get("history"):
-                by_norm[run["norm"]].append(run["history"])
+        for run in c.runs:
+            if run.ok and run.result.history:
+                by_norm[run.config.norm].append(run.result.history)
         if 0 < len(by_norm) <= 4:  # scans of many norms are shown as heat maps instead
             panels.append((c.cell_id, by_norm))
     if not panels:
@@ -60,21 +71,21 @@ def curves(claim: str, cells: list, out_dir: Path) -> Path | None:
     return path
 
 
-def heatmap(claim: str, title: str, cell_id: str, data: dict, out_dir: Path, seeds: int = 1) -> Path:
-    """data: x_label, y_label, x (columns), y (rows), z (rows x columns, averaged over seeds), unit."""
+def heatmap(claim: str, title: str, cell_id: str, data: Heatmap, out_dir: Path, seeds: int = 1) -> Path:
+    """A grid of values, averaged over seeds, with each cell's value printed in it."""
     plt = _pyplot()
-    z = np.asarray(data["z"], dtype=float)
+    z = np.asarray(data.z, dtype=float)
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
     im = ax.imshow(z, origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(data["x"])), [f"{v:.3g}" for v in data["x"]], rotation=45, fontsize=7)
-    ax.set_yticks(range(len(data["y"])), [f"{v:.3g}" for v in data["y"]], fontsize=7)
-    ax.set_xlabel(data["x_label"])
-    ax.set_ylabel(data["y_label"])
+    ax.set_xticks(range(len(data.x)), [f"{v:.3g}" for v in data.x], rotation=45, fontsize=7)
+    ax.set_yticks(range(len(data.y)), [f"{v:.3g}" for v in data.y], fontsize=7)
+    ax.set_xlabel(data.x_label)
+    ax.set_ylabel(data.y_label)
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
             if np.isfinite(z[i, j]):
                 ax.text(j, i, f"{z[i, j]:.0f}", ha="center", va="center", fontsize=6, color="w")
-    fig.colorbar(im, ax=ax, label=data.get("unit", "accuracy (%)"))
+    fig.colorbar(im, ax=ax, label=data.unit)
     ax.set_title(f"{title}\n{cell_id}, mean of {seeds} seed(s)", fontsize=9)
     fig.tight_layout()
     path = out_dir / f"{slug(claim)}-{slug(title)}-{slug(cell_id)}.png"
@@ -83,14 +94,29 @@ def heatmap(claim: str, title: str, cell_id: str, data: dict, out_dir: Path, see
     return path
 
 
-def average_heatmaps(extras: list[dict]) -> list[tuple[str, str, dict, int]]:
-    """Heat map extras of one (title, cell) averaged over seeds -> (title, cell_id, data, n seeds)."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+def average_heatmaps(extras: list[Extra]) -> list[tuple[str, str, Heatmap, int]]:
+    """Heat maps of one (title, cell) averaged over seeds -> (title, cell id, mean heat map, n seeds)."""
+    groups: dict[tuple, list[Heatmap]] = defaultdict(list)
     for e in extras:
-        if e["kind"] == "heatmap":
-            groups[(e["title"], "-".join(str(v) for v in e["cell"].values()))].append(e["data"])
+        if isinstance(e.content, Heatmap):
+            groups[(e.title, e.cell.id)].append(e.content)
     out = []
-    for (title, cell_id), datas in groups.items():
-        z = np.nanmean(np.array([d["z"] for d in datas], dtype=float), axis=0)
-        out.append((title, cell_id, {**datas[0], "z": z.tolist()}, len(datas)))
+    for (title, cell_id), maps in groups.items():
+        z = np.nanmean(np.array([m.z for m in maps], dtype=float), axis=0)
+        out.append((title, cell_id, replace(maps[0], z=tuple(map(tuple, z.tolist()))), len(maps)))
     return out
+
+
+def extra_tables(extras: list[Extra]) -> list[ReportTable]:
+    """Heat maps as tables (mean over seeds), and table rows of one title merged without duplicates."""
+    tables: dict[str, ReportTable] = {}
+    for title, cell_id, data, n in average_heatmaps(extras):
+        key = f"{title}, {cell_id}, mean of {n} seed(s) ({data.unit})"
+        tables[key] = ReportTable(key, (f"{data.y_label} \\ {data.x_label}", *data.x),
+                                  tuple((y, *(round(v, 2) for v in row)) for y, row in zip(data.y, data.z)))
+    for e in extras:
+        if isinstance(e.content, Table):
+            table = tables.setdefault(e.title, ReportTable(e.title, e.content.headers, ()))
+            new = tuple(r for r in e.content.rows if r not in table.rows)
+            tables[e.title] = replace(table, rows=table.rows + new)
+    return sorted(tables.values(), key=lambda t: t.title)

@@ -1,0 +1,185 @@
+"""Render the session's verdicts as Markdown tables (summary.md) and plain data (summary.json)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tabulate import tabulate
+
+from harness.claims import ClaimSpec
+from harness.figures import ReportTable
+from harness.observations import Extra
+from harness.verdicts import CellResult, count_line
+
+
+@dataclass(frozen=True)
+class Cost:
+    runs: int
+    trained: int  # this session
+    cached: int  # from the store
+    device_seconds: float
+
+
+@dataclass
+class ClaimReport:
+    """One claim's part of the report."""
+
+    spec: ClaimSpec
+    cells: list[CellResult]
+    skipped: dict[str, tuple[str, ...]]  # cell id -> what it lacks, each with how to get it
+    errors: dict[str, str]  # cell id -> why an item of it failed without an observation
+    extras: list[Extra]
+    cost: Cost
+    figures: list[Path] = field(default_factory=list)
+    tables: list[ReportTable] = field(default_factory=list)
+
+    @property
+    def a_label(self) -> str:
+        return self.cells[0].a_label if self.cells else "a"
+
+    @property
+    def b_label(self) -> str:
+        return self.cells[0].b_label if self.cells else "b"
+
+    @property
+    def count(self) -> str:
+        return count_line(self.cells)
+
+VERDICT_MARK = {"supported": "✅ supported", "refuted": "❌ refuted", "inconclusive": "➖ inconclusive", "invalid": "⚠️ invalid"}
+H1_TEXT = {
+    "superiority": "{a} > {b}",
+    "equivalence": "|{a} − {b}| < {margin} pt",
+    "noninferiority": "{a} > {b} − {margin} pt",
+}
+TEST_TEXT = {"paired_t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank (exact)", "permutation": "sign-flip permutation (exact)"}
+
+
+def num(x: float | None, fmt: str = ".2f") -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
+
+
+def mean_sd(mean: float, sd: float) -> str:
+    return f"{mean:.2f} ± {num(sd)}"
+
+
+def hypothesis(claim: ClaimReport) -> str:
+    spec = claim.spec
+    h1 = H1_TEXT[spec.kind].format(a=f"**{claim.a_label}**", b=f"**{claim.b_label}**", margin=spec.margin)
+    sided = "two-sided" if spec.alternative == "two-sided" else "one-sided"
+    test = {"superiority": f"{sided} {TEST_TEXT[spec.test]}",
+            "equivalence": f"TOST with the {TEST_TEXT[spec.test]}",
+            "noninferiority": f"one-sided {TEST_TEXT[spec.test]} against −{spec.margin} pt"}[spec.kind]
+    return f"H1 ({spec.kind}): {h1}. Test: {test}, alpha = {spec.alpha}, at least {spec.min_seeds} seeds."
+
+
+def cell_rows(cells: list[CellResult]) -> list[list]:
+    rows = []
+    for c in cells:
+        s = c.summary
+        if s is None:
+            rows.append([c.cell_id, len(c.a), "–", "–", "–", "–", "–", "–", "–", VERDICT_MARK[c.verdict]])
+            continue
+        rows.append([
+            c.cell_id, s.n, mean_sd(s.mean_a, s.sd_a), mean_sd(s.mean_b, s.sd_b),
+            f"{s.mean_diff:+.2f} [{num(c.ci_low, '+.2f')}, {num(c.ci_high, '+.2f')}]",
+            num(c.p_raw, ".3g"), num(c.p_adjusted, ".3g"), f"{s.prob_a_wins:.2f}", num(s.mde), VERDICT_MARK[c.verdict],
+        ])
+    return rows
+
+
+def matrix(cells: list[CellResult]) -> str | None:
+    """Model x dataset table like source 000's Table 2: arm means and the verdict per cell."""
+    if not cells or not all({"model", "dataset"} <= set(c.cell.as_dict()) for c in cells):
+        return None
+    models = list(dict.fromkeys(c.cell.get("model") for c in cells))
+    datasets = list(dict.fromkeys(c.cell.get("dataset") for c in cells))
+    by = {(c.cell.get("model"), c.cell.get("dataset")): c for c in cells}
+    rows = []
+    for m in models:
+        row = [m]
+        for d in datasets:
+            c = by.get((m, d))
+            if c is None or c.summary is None:
+                row.append("–" if c is None else VERDICT_MARK[c.verdict])
+            else:
+                mark = VERDICT_MARK[c.verdict].split()[0]
+                row.append(f"{c.summary.mean_a:.2f} vs {c.summary.mean_b:.2f} ({c.summary.mean_diff:+.2f}) {mark}")
+        rows.append(row)
+    return tabulate(rows, headers=["model", *datasets], tablefmt="github")
+
+
+def by_reason(skipped: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    """cell -> reasons, as reason -> cells: one missing dataset or checkpoint skips many cells,
+    and a cell may lack both its data and its weights."""
+    grouped: dict[str, list[str]] = {}
+    for cell, reasons in skipped.items():
+        for reason in reasons:
+            grouped.setdefault(reason, []).append(cell)
+    return grouped
+
+
+def render_markdown(header: dict, claims: list[ClaimReport]) -> str:
+    out = ["# normclaims summary", ""]
+    out += [f"- **{k}**: {v}" for k, v in header.items()]
+    out += ["", "## Verdicts", ""]
+    for claim in claims:
+        out.append(f"- **{claim.spec.name}** — {claim.spec.title}: {claim.count}")
+    out += ["", f"Family-wise correction: {header['correction']}. Each cell pools its seeds: one paired observation "
+                "(arm a, arm b) per seed, the arms sharing the seed's head initialisation, data order and augmentation "
+                "draws. Accuracy is the final epoch's, in points; the CI is of the mean paired difference (t interval "
+                "for the t-test, BCa bootstrap for the rank and permutation tests); MDE is the smallest true "
+                "difference the one-sided test would detect with 80% power at the observed spread."]
+    for claim in claims:
+        cells = claim.cells
+        out += ["", f"## {claim.spec.name}: {claim.spec.title}", ""]
+        out.append(f"Source: {claim.spec.source}. {hypothesis(claim)} {claim.count}.")
+        if cells:
+            out += ["", tabulate(cell_rows(cells), tablefmt="github", headers=[
+                "cell", "n", f"a: {claim.a_label} (%)", f"b: {claim.b_label} (%)", "a − b [95% CI]",
+                "p", "p Holm", "P(a>b)", "MDE", "verdict"])]
+            out += ["", "Why:", ""]
+            out += [f"- {c.cell_id}: **{c.verdict}** — {c.reason}" for c in cells]
+            grid = matrix(cells)
+            if grid:
+                out += ["", "Model × dataset (mean a vs mean b, difference in points):", "", grid]
+        for table in claim.tables:
+            out += ["", f"{table.title}:", "", tabulate(table.rows, headers=table.headers, tablefmt="github")]
+        for figure in claim.figures:
+            out += ["", f"![{figure.stem}]({figure.name})"]
+        if claim.skipped:
+            out += ["", "Skipped cells:", ""]
+            out += [f"- {', '.join(cells)}: {reason}" for reason, cells in by_reason(claim.skipped).items()]
+        if claim.errors:
+            out += ["", "Errors:", ""]
+            out += [f"- {cell}: {reason}" for cell, reason in claim.errors.items()]
+        cost = claim.cost
+        out += ["", f"Compute: {cost.runs} runs ({cost.trained} trained this session, {cost.cached} from the store), "
+                    f"{cost.device_seconds:.0f} device-seconds in total."]
+    out.append("")
+    return "\n".join(out)
+
+
+def cell_json(c: CellResult) -> dict:
+    s = c.summary
+    return {
+        "cell": c.cell.as_dict(), "a_label": c.a_label, "b_label": c.b_label, "seeds": c.seeds, "a": c.a, "b": c.b,
+        "summary": dataclasses.asdict(s) if s else None, "ci": [c.ci_low, c.ci_high], "ci_method": c.ci_method,
+        "p": c.p_raw, "p_holm": c.p_adjusted, "p_against_holm": c.p_against,
+        "verdict": c.verdict, "reason": c.reason, "failures": c.failures, "runs": [r.to_dict() for r in c.runs],
+    }
+
+
+def summary_json(header: dict, claims: list[ClaimReport]) -> dict:
+    """summary.json: the header, and per claim its pre-registration, cells, skips, tables and cost."""
+    return {"header": header, "claims": [{
+        **{k: v for k, v in c.spec.to_dict().items() if k != "cells"},
+        "a_label": c.a_label, "b_label": c.b_label, "count": c.count,
+        "cells": [cell_json(x) for x in c.cells],
+        "skipped": {cell: list(reasons) for cell, reasons in c.skipped.items()},
+        "errors": c.errors,
+        "tables": [dataclasses.asdict(t) for t in c.tables],
+        "cost": dataclasses.asdict(c.cost),
+        "figures": [p.name for p in c.figures],
+    } for c in claims]}

@@ -1,0 +1,239 @@
+"""The report: gathers claim evidence on the controller, decides, writes reports/summary.md.
+
+Registered by harness.plugin on the controller only (an xdist worker has `config.workerinput`):
+workers send their reports, with the evidence in user_properties, and only the controller sees
+the whole session.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import platform
+import subprocess
+from collections import Counter, defaultdict
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from harness.claims import ClaimSpec
+from harness.files import atomic_file
+from harness.observations import Extra, Observation, read_report
+from harness.render import ClaimReport, Cost
+
+def all_runs(claims: list[ClaimReport]):
+    return {r.key: r for cl in claims for c in cl.cells for r in c.runs}.values()
+
+
+def thread_counts(claims: list[ClaimReport]) -> str:
+    """'2 (89 runs)' or '1 (40 runs), 2 (49 runs)': the intra-op thread counts the runs used."""
+    counts = Counter(r.result.meta.get("threads") for r in all_runs(claims) if r.ok)
+    return ", ".join(f"{t} ({n} runs)" for t, n in sorted(counts.items()) if t is not None) or "no runs"
+
+
+class Reporter:
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.specs: dict[str, ClaimSpec] = {}
+        self.observations: dict[tuple[str, int], Observation] = {}  # (nodeid, index in the report) -> observation
+        self.skipped: dict[str, dict[str, tuple[str, ...]]] = defaultdict(dict)  # claim -> cell id -> reasons
+        self.errors: dict[str, dict[str, str]] = defaultdict(dict)
+        self.extras: dict[str, dict[tuple, Extra]] = defaultdict(dict)  # claim -> (title, cell, seed) -> extra
+        self.claims: list[ClaimReport] | None = None
+        self.paths: list[Path] = []
+
+    # ------------------------------------------------------------ collecting
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        payloads = read_report(report)
+        if report.when == "call":
+            for extra in payloads.extras:
+                self.extras[extra.claim][(extra.title, extra.cell, extra.seed)] = extra
+        tag = payloads.tag
+        if tag is None:
+            return
+        name, cell_id = tag.spec.name, tag.cell.id
+        self.specs.setdefault(name, tag.spec)
+        if report.when == "call" or (report.when == "setup" and report.skipped):
+            for i, obs in enumerate(payloads.observations):
+                self.observations[(report.nodeid, i)] = obs
+        if report.skipped:
+            if payloads.skip is not None:
+                reasons = payloads.skip.reasons
+            else:
+                text = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+                reasons = (text.removeprefix("Skipped: "),)
+            self.skipped[name][cell_id] = reasons
+        elif report.failed and not payloads.observations:
+            message = getattr(report.longrepr, "reprcrash", None)
+            text = message.message if message is not None else str(report.longrepr).splitlines()[-1]
+            self.errors[name].setdefault(cell_id, f"{report.when} failed for seed {tag.seed}: {text}")
+
+    # ------------------------------------------------------------ deciding and writing
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self.specs:
+            return  # no claim ran (e.g. the harness's own tests): leave the report alone
+        from harness.verdicts import decide, group_cells
+
+        grouped = group_cells(list(self.observations.values()), self.specs)
+        by_claim = {name: sorted(grouped.get(name, []), key=lambda c: c.cell_id) for name in sorted(self.specs)}
+        scope = self.config.getoption("--correction")
+        families = list(by_claim.values()) if scope == "claim" else [[c for cells in by_claim.values() for c in cells]]
+        decide(families)
+        claims = []
+        for name, cells in by_claim.items():
+            runs = {r.key: r for c in cells for r in c.runs}.values()
+            decided = {c.cell_id for c in cells}
+            claims.append(ClaimReport(
+                spec=self.specs[name], cells=cells,
+                skipped={k: v for k, v in self.skipped[name].items() if k not in decided},
+                errors=dict(self.errors[name]), extras=list(self.extras[name].values()),
+                cost=Cost(runs=len(runs), trained=sum(not r.cached for r in runs), cached=sum(r.cached for r in runs),
+                          device_seconds=sum(r.result.wall_s for r in runs if r.result)),
+            ))
+        self.claims = claims
+        self.write(self.header(claims), claims)
+        if any(c.verdict == "refuted" for claim in claims for c in claim.cells) and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a refuted claim fails the session
+
+    def header(self, claims: list[ClaimReport]) -> dict:
+        from harness.plugin import SETTINGS
+
+        settings = self.config.stash[SETTINGS]
+        run_devices = sorted({r.result.device for r in all_runs(claims) if r.ok})
+        return {
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": git_commit(self.config.rootpath),
+            "torch": package_version("torch"),
+            "torchvision": package_version("torchvision"),
+            "cuda": cuda_version(claims),
+            "devices": ", ".join(run_devices) or ", ".join(settings.devices),
+            # a run's numbers depend on its thread count (recorded per run, not part of its identity)
+            "threads per run": thread_counts(claims),
+            "profile": f"{settings.profile.name} ({settings.profile.description})",
+            "seeds": settings.seeds,
+            "python": platform.python_version(),
+            "host": platform.node(),
+            "store": str(settings.store_path),
+            "correction": ("Holm across the cells of each claim" if self.config.getoption("--correction") == "claim"
+                           else "Holm across every cell of the session"),
+        }
+
+    def write(self, header: dict, claims: list[ClaimReport]) -> None:
+        from harness.figures import extra_tables
+        from harness.render import render_markdown, summary_json
+
+        out_dir = Path(self.config.rootpath) / self.config.getoption("--report-dir")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        drawn = FigureCache(out_dir)
+        for claim in claims:
+            claim.figures = draw_figures(claim, out_dir, drawn)
+            claim.tables = extra_tables(claim.extras)
+        drawn.finish()
+        self.paths = [atomic_write(out_dir / "summary.md", render_markdown(header, claims)),
+                      atomic_write(out_dir / "summary.json", json.dumps(clean(summary_json(header, claims)), indent=1))]
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+        if self.claims is None:
+            return
+        tr = terminalreporter
+        tr.section("normclaims verdicts")
+        for claim in self.claims:
+            tr.write_line(f"{claim.spec.name}: {claim.count}")
+            for c in claim.cells:
+                tr.write_line(f"  {c.verdict:<12} {c.cell_id}: {c.reason}")
+            if claim.skipped:
+                tr.write_line(f"  skipped: {len(claim.skipped)} cell(s), reasons in the report")
+        for path in self.paths:
+            tr.write_line(f"report: {path}")
+
+
+class FigureCache:
+    """Redraw a figure only when its data changed (a cached session draws nothing), and remove
+    the figures that earlier sessions drew (listed in the index) and this one no longer links;
+    any other file in the report dir is left alone."""
+
+    def __init__(self, out_dir: Path):
+        self.index_path = out_dir / ".figures.json"
+        try:
+            self.index = json.loads(self.index_path.read_text())
+        except (OSError, ValueError):
+            self.index = {}
+        self.out_dir, self.kept = out_dir, {}
+
+    def get(self, name: str, data, draw) -> Path | None:
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+        path = self.out_dir / name
+        if self.index.get(name) != digest or not path.is_file():
+            path = draw()
+            if path is None:
+                return None
+        self.kept[path.name] = digest
+        return path
+
+    def finish(self) -> None:
+        for name in set(self.index) - set(self.kept):
+            if "/" not in name and name.endswith(".png"):  # the index is ours, but only ever names figures
+                (self.out_dir / name).unlink(missing_ok=True)
+        atomic_write(self.index_path, json.dumps(self.kept, indent=1))
+
+
+def draw_figures(claim: ClaimReport, out_dir: Path, cache: "FigureCache | None" = None) -> list[Path]:
+    """Curves and heat maps of one claim as PNG files in out_dir, each redrawn only when its data changed."""
+    from harness.figures import average_heatmaps, curves, heatmap, slug
+
+    cache = cache or FigureCache(out_dir)
+    name = claim.spec.name
+    figures = []
+    curve_data = [(c.cell_id, sorted((r.key, r.config.norm, r.result.history if r.ok else None) for r in c.runs))
+                  for c in claim.cells]
+    path = cache.get(f"{slug(name)}-curves.png", curve_data, lambda: curves(name, claim.cells, out_dir))
+    if path:
+        figures.append(path)
+    for title, cell_id, data, n in average_heatmaps(claim.extras):
+        figure = f"{slug(name)}-{slug(title)}-{slug(cell_id)}.png"
+        figures.append(cache.get(figure, [data.__dict__, n], lambda: heatmap(name, title, cell_id, data, out_dir, seeds=n)))
+    return figures
+
+
+def clean(value):
+    """JSON without NaN: non-finite floats become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
+def atomic_write(path: Path, text: str) -> Path:
+    with atomic_file(path, "w") as tmp:
+        tmp.write(text)
+    return path
+
+
+def git_commit(root) -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5)
+        if sha.returncode != 0:
+            return "unknown (not a git checkout)"
+        return sha.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cuda_version(claims: list[ClaimReport]) -> str:
+    versions = sorted({r.result.meta.get("cuda") for r in all_runs(claims)
+                       if r.ok and r.result.device.startswith("cuda") and r.result.meta.get("cuda")})
+    return ", ".join(versions) if versions else "not used (CPU runs)"
