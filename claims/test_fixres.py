@@ -11,6 +11,7 @@ H1       (a) acc(train r, test R) - acc(train r, test r) > 0, R the dataset's na
          r about 0.75 R (20 for 28 px, 24 for 32 px, 48 for 64 px).
          (b) acc(FixRes fine-tuned at R) - acc(train r, test R) > 0.
 Test     one-sided paired t-tests over seeds; Holm across cells; alpha 0.05.
+Seeds    the profile's; with --seeds auto, looks at 3, 5 and 8 seeds (O'Brien-Fleming).
 Table    train resolution (r, R) x test resolution accuracy, as in the source's table.
 Test-time preprocessing: the whole image resized to the test side (small images have no margin to
 crop), so the test object size is the image's; the FixRes stage trains on it.
@@ -52,7 +53,7 @@ def record_table(evidence, low, native, tests, runs):
 
 @pytest.mark.claim("fixres_test_res", title="testing above the train resolution beats testing at it",
                    source="004; Touvron et al. 2019", kind="superiority", test="paired_t", alpha=0.05,
-                   min_seeds=3, **CELLS)
+                   min_seeds=3, looks=(3, 5, 8), **CELLS)
 def test_higher_test_resolution_helps(finetune, evidence, profile, model, dataset, seed):
     low, native, tests, runs = fixres_runs(finetune, profile, model, dataset, seed)
     record_table(evidence, low, native, tests, runs)
@@ -63,7 +64,7 @@ def test_higher_test_resolution_helps(finetune, evidence, profile, model, datase
 
 @pytest.mark.claim("fixres_finetune", title="FixRes fine-tuning at the test resolution helps further",
                    source="004; Touvron et al. 2019", kind="superiority", test="paired_t", alpha=0.05,
-                   min_seeds=3, **CELLS)
+                   min_seeds=3, looks=(3, 5, 8), **CELLS)
 def test_fixres_finetuning_helps(finetune, evidence, profile, model, dataset, seed):
     low, native, tests, runs = fixres_runs(finetune, profile, model, dataset, seed)
     run = runs[low]

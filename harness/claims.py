@@ -40,13 +40,31 @@ class ClaimSpec:
     margin: float | None = None  # accuracy points; required for equivalence and non-inferiority
     min_seeds: int = 3  # fewer seeds in a cell give no verdict
     max_seeds: int | None = None  # cap on the session's seeds, for expensive scans (None: all of them)
+    seeds: int | None = None  # planned seeds of a fixed design (None: the profile's); more are exploratory
+    looks: tuple[int, ...] | None = None  # a group-sequential plan for --seeds auto: decide after these
+    # many seeds, stopping a cell at the first look whose alpha-spending boundary it crosses
+    spending: str = "obrien_fleming"  # the plan's alpha-spending function (harness.sequential)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "ClaimSpec":
-        return cls(**{**data, "cells": tuple(tuple(c) for c in data["cells"])})
+        looks = tuple(data["looks"]) if data.get("looks") is not None else None
+        return cls(**{**data, "cells": tuple(tuple(c) for c in data["cells"]), "looks": looks})
+
+    def planned_seeds(self, profile_seeds: int) -> int:
+        """Seeds the design plans for: the last look, the claim's own number, or the profile's."""
+        if self.looks:
+            return self.looks[-1]
+        return self.seeds or profile_seeds
+
+    def plan(self, family_size: int):
+        """The group-sequential plan of one cell: the claim's looks and spending at alpha split
+        evenly (Bonferroni) across the cells of its family."""
+        from harness.sequential import SequentialPlan
+
+        return SequentialPlan(self.looks, self.alpha / family_size, self.spending)
 
 
 def claim_from_marker(mark, module_name: str) -> ClaimSpec:
@@ -55,6 +73,8 @@ def claim_from_marker(mark, module_name: str) -> ClaimSpec:
     cells = tuple(tuple(c) for c in kwargs.pop("cells", ()))
     models, datasets = kwargs.pop("models", ()), kwargs.pop("datasets", ())
     cells += tuple((m, d) for m in models for d in datasets if (m, d) not in cells)
+    if isinstance(kwargs.get("looks"), list):
+        kwargs["looks"] = tuple(kwargs["looks"])
     kwargs.setdefault("title", name)
     kwargs.setdefault("source", "unstated")
     try:
@@ -75,7 +95,7 @@ def check_prereg(spec: ClaimSpec) -> None:
         raise UsageError(f"{where}: alpha must be a number in (0, 1), got {spec.alpha!r}")
     if spec.margin is not None and not (is_number(spec.margin) and math.isfinite(spec.margin) and spec.margin > 0):
         raise UsageError(f"{where}: margin must be a finite positive number of accuracy points, got {spec.margin!r}")
-    for name in ("min_seeds", "max_seeds"):
+    for name in ("min_seeds", "max_seeds", "seeds"):
         value = getattr(spec, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise UsageError(f"{where}: {name} must be an integer, got {value!r}")
@@ -96,6 +116,17 @@ def check_prereg(spec: ClaimSpec) -> None:
         raise UsageError(f"{where}: max_seeds {spec.max_seeds} is below min_seeds {spec.min_seeds}")
     if not spec.cells:
         raise UsageError(f"{where}: no cells (give models and datasets, or cells)")
+    if spec.seeds is not None and spec.seeds < spec.min_seeds:
+        raise UsageError(f"{where}: seeds {spec.seeds} is below min_seeds {spec.min_seeds}")
+    if spec.looks is not None:
+        from harness.sequential import SequentialPlan
+
+        try:
+            SequentialPlan(tuple(spec.looks), spec.alpha, spec.spending)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"{where}: looks/spending: {exc}") from None
+        if spec.looks[0] < spec.min_seeds:
+            raise UsageError(f"{where}: the first look ({spec.looks[0]} seeds) is below min_seeds {spec.min_seeds}")
 
 
 def is_number(value) -> bool:
@@ -106,15 +137,15 @@ def check_power(spec: ClaimSpec, seeds: int, family_size: int = 1) -> None:
     """Refuse a claim that cannot reach alpha with the seeds requested: a test with a discrete null
     distribution has a smallest possible p-value, and Holm multiplies the smallest p of a family
     of `family_size` cells by that many."""
-    from harness.significance import min_attainable_p
+    from harness.significance import attainable, min_attainable_p
 
     where = f"claim {spec.name!r}"
     seeds = min(seeds, spec.max_seeds or seeds)
     if seeds < spec.min_seeds:
         return  # no verdict either way: said at collection (seeds_note), each cell "inconclusive"
     alternative = "two-sided" if spec.alternative == "two-sided" else "greater"
-    floor = min_attainable_p(spec.test, seeds, alternative)
-    if not floor * family_size < spec.alpha:
+    if not attainable(spec.test, seeds, alternative, spec.alpha, family_size):
+        floor = min_attainable_p(spec.test, seeds, alternative)
         family = f" times {family_size} cells (Holm)" if family_size > 1 else ""
         raise UsageError(
             f"{where}: {spec.test} ({alternative}) with {seeds} seeds cannot give p below "

@@ -24,6 +24,7 @@ def as_arm(x: "RunRecord | Arm", label: str | None = None) -> Arm:
 class Evidence:
     def __init__(self, item: pytest.Item, tag: ItemTag):
         self.item, self.tag = item, tag
+        self.recorded: list[Observation] = []  # this seed's observations, in the order given
 
     @property
     def claim(self):
@@ -59,6 +60,7 @@ class Evidence:
                         f"call evidence.{expected}(), not evidence.{call}()", pytrace=False)
         obs = Observation(self.claim.name, self.tag.cell, self.tag.seed, a, b)
         attach(self.item, obs)
+        self.recorded.append(obs)
         failed = obs.failures()
         if failed:
             pytest.fail("run failed: " + "; ".join(failed), pytrace=False)

@@ -42,7 +42,9 @@ class ItemTag:
 
     spec: ClaimSpec
     cell: Cell
-    seed: int | None
+    seed: int | None  # None: every seed of the cell, under its sequential plan (--seeds auto)
+    family_size: int = 1  # cells in the claim's Holm family (the session's, with --correction session)
+    sequential: bool = False  # the cell follows its claim's group-sequential plan
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,8 @@ def _arm(data: dict, runs: dict[str, RunRecord]) -> Arm:
 
 def _encode(payload) -> dict:
     if isinstance(payload, ItemTag):
-        return {"type": "item", "spec": payload.spec.to_dict(), "cell": payload.cell.params, "seed": payload.seed}
+        return {"type": "item", "spec": payload.spec.to_dict(), "cell": payload.cell.params, "seed": payload.seed,
+                "family_size": payload.family_size, "sequential": payload.sequential}
     if isinstance(payload, Observation):
         arm = lambda a: {"label": a.label, "value": a.value, "runs": [r.key for r in a.runs], "reason": a.reason}  # noqa: E731
         return {"type": "observation", "claim": payload.claim, "cell": payload.cell.params, "seed": payload.seed,
@@ -192,7 +195,8 @@ def _encode(payload) -> dict:
 def _decode(data: dict):
     kind = data["type"]
     if kind == "item":
-        return ItemTag(ClaimSpec.from_dict(data["spec"]), _cell(data["cell"]), data["seed"])
+        return ItemTag(ClaimSpec.from_dict(data["spec"]), _cell(data["cell"]), data["seed"], data["family_size"],
+                       data["sequential"])
     if kind == "observation":
         runs = {r["key"]: RunRecord.from_dict(r) for r in data["runs"]}
         return Observation(data["claim"], _cell(data["cell"]), data["seed"], _arm(data["a"], runs), _arm(data["b"], runs))

@@ -5,6 +5,7 @@ pytest_configure: one line, exit status 4, before anything is collected or train
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -27,7 +28,8 @@ log = logging.getLogger("normclaims")
 @dataclass(frozen=True)
 class Settings:
     profile: Profile
-    seeds: int
+    seeds: int  # seeds of a fixed design (with --seeds auto: the profile's, for claims without a plan)
+    sequential: bool  # --seeds auto: claims with a sequential plan follow it, the others their planned seeds
     devices: list[str]
     device: str  # this process's device
     threads: int  # intra-op threads of this process's runs: --cpu-threads, else its share of the cores
@@ -53,8 +55,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gpus", metavar="LIST", default=None,
                     help="comma list of CUDA indices (among those CUDA_VISIBLE_DEVICES leaves visible) or 'cpu'; "
                          "xdist worker gwN uses gpus[N mod len]. Default: every visible GPU, else the CPU")
-    group.addoption("--seeds", metavar="N", default=None,
-                    help="run seeds 0..N-1 of every cell. Default: the profile's")
+    group.addoption("--seeds", metavar="N|auto", default=None,
+                    help="run seeds 0..N-1 of every cell; 'auto': each claim's pre-registered plan (a sequential "
+                         "claim adds seeds to a cell until a boundary is crossed). Default: the profile's")
     group.addoption("--profile", metavar="NAME", default=DEFAULT_PROFILE,
                     help=f"budget: {', '.join(PROFILES)} (see README). Default: %(default)r")
     group.addoption("--data-dir", metavar="DIR", default=None,
@@ -124,7 +127,11 @@ def read_settings(config: pytest.Config) -> Settings:
 
     opt = config.getoption
     profile = get_profile(opt("--profile"))
-    seeds = positive_int("--seeds", opt("--seeds"), MAX_SEEDS) if opt("--seeds") is not None else profile.seeds
+    sequential = opt("--seeds") == "auto"
+    if opt("--seeds") is None or sequential:
+        seeds = profile.seeds
+    else:
+        seeds = positive_int("--seeds", opt("--seeds"), MAX_SEEDS)
     gpus = opt("--gpus")
     visible = 0 if gpus is not None and gpus.strip().lower() == "cpu" else visible_gpu_count()
     devices = parse_gpus(gpus, visible)
@@ -145,7 +152,7 @@ def read_settings(config: pytest.Config) -> Settings:
     if opt("--rerun"):
         fresh_after = workerinput["normclaims_session_start"] if workerinput else time.time()
     return Settings(
-        profile=profile, seeds=seeds, devices=devices, device=device_for_worker(devices, worker),
+        profile=profile, seeds=seeds, sequential=sequential, devices=devices, device=device_for_worker(devices, worker),
         threads=threads, data_dir=data_dir.resolve(), store_path=store_path,
         fresh_after=fresh_after,
         models=name_list(opt("--models"), MODELS.get),
@@ -224,19 +231,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         cells = select_cells(spec, settings.models, settings.datasets)
         metafunc.parametrize("model,dataset", cells, ids=[f"{m}-{short(d)}" for m, d in cells])
     if "seed" in metafunc.fixturenames:
-        seeds = min(settings.seeds, spec.max_seeds or settings.seeds)
+        if settings.sequential and spec.looks:  # one item per cell runs the plan's seeds (pytest_pyfunc_call)
+            metafunc.parametrize("seed", [None], ids=["auto"])
+            return
+        seeds = session_seeds(spec, settings)
         metafunc.parametrize("seed", range(seeds), ids=[f"seed{s}" for s in range(seeds)])
+
+
+def session_seeds(spec: ClaimSpec, settings: Settings) -> int:
+    """Seeds of a fixed design this session runs for the claim: --seeds N, or with --seeds auto
+    the claim's planned number; at most the claim's max_seeds."""
+    seeds = spec.planned_seeds(settings.profile.seeds) if settings.sequential else settings.seeds
+    return min(seeds, spec.max_seeds or seeds)
 
 
 def short(dataset: str) -> str:
     return f"folder_{Path(dataset.split(':', 1)[1]).name}" if dataset.startswith("folder:") else dataset
 
 
-def item_tag(item: pytest.Item, spec: ClaimSpec) -> ItemTag:
+def item_tag(item: pytest.Item, spec: ClaimSpec, sequential: bool) -> ItemTag:
     params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
     seed = params.pop("seed", None)
     cell = Cell(tuple((k, v) for k, v in params.items() if isinstance(v, (str, int, float, bool))))
-    return ItemTag(spec, cell, seed)
+    return ItemTag(spec, cell, seed, sequential=sequential and bool(spec.looks) and seed is None)
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m deselection: the Holm family is what runs
@@ -244,24 +261,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Check every claim's pre-registration against this session (seeds, Holm family size) before
     anything trains, and tag every claim item with its claim, cell and seed."""
     errors, specs = config.stash[USAGE_ERRORS], config.stash[SPECS]
-    seeds = config.stash[SETTINGS].seeds
-    by_name: dict[str, ClaimSpec] = {}
-    cells: Counter = Counter()
-    for item in items:
-        spec = specs.get(definition_id(item))
-        if spec is None:
-            continue
-        tag = item_tag(item, spec)
+    settings = config.stash[SETTINGS]
+    tagged = [(item, item_tag(item, specs[definition_id(item)], settings.sequential))
+              for item in items if definition_id(item) in specs]
+    cells = Counter(tag.spec.name for _, tag in tagged if tag.seed in (0, None))
+    session_family = sum(cells.values())
+    family_of = {name: max(1, n if config.getoption("--correction") == "claim" else session_family)
+                 for name, n in cells.items()}
+    for item, tag in tagged:
+        tag = dataclasses.replace(tag, family_size=family_of[tag.spec.name])
         item.stash[ITEM_TAG] = tag
         attach(item, tag)
-        if tag.seed in (0, None):
-            cells[spec.name] += 1
-        by_name[spec.name] = spec
-    session_family = sum(cells.values())
-    for name, spec in by_name.items():
-        family = cells[name] if config.getoption("--correction") == "claim" else session_family
+    for spec in {tag.spec.name: tag.spec for _, tag in tagged}.values():
+        seeds = spec.looks[-1] if settings.sequential and spec.looks else session_seeds(spec, settings)
         try:
-            check_power(spec, seeds, max(family, 1))
+            check_power(spec, seeds, family_of[spec.name])
         except UsageError as exc:
             errors.append(str(exc))
         note = seeds_note(spec, seeds)
@@ -276,6 +290,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else:
             errors.clear()  # pytest itself prints this one, with exit status 4
             raise pytest.UsageError(message)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function):
+    """A cell under its claim's sequential plan is one item: it calls the claim's test once per
+    seed, and after each look decides the cell from the seeds so far by the same rules the report
+    uses, stopping at the first boundary crossed."""
+    tag = pyfuncitem.stash.get(ITEM_TAG, None)
+    if tag is None or not tag.sequential:
+        return None
+    import numpy as np
+
+    from harness.verdicts import sequential_rows
+
+    spec = tag.spec
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    diffs: list[float] = []
+    for seed in range(spec.looks[-1]):
+        evidence = Evidence(pyfuncitem, dataclasses.replace(tag, seed=seed))
+        pyfuncitem.obj(**{**args, "seed": seed, "evidence": evidence} if "evidence" in args else {**args, "seed": seed})
+        diffs += [100 * (o.a.value - o.b.value) for o in evidence.recorded]
+        if seed + 1 in spec.looks and len(diffs) == seed + 1:
+            verdict, *_ = sequential_rows(spec, np.asarray(diffs)[None, :], tag.family_size)
+            if verdict[0] != "inconclusive":
+                log.info("%s %s: %s after %d seeds", spec.name, tag.cell.id, verdict[0], seed + 1)
+                break
+    return True
 
 
 @pytest.hookimpl(optionalhook=True)

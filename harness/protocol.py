@@ -36,15 +36,14 @@ def planned_steps(train_images: int | None, batch_size: int, epochs: int) -> int
 class Numerics:
     device_type: str  # "cpu" or "cuda"
     precision: str  # "fp32" or "bf16"
-    channels_last: bool = True  # measured faster on both (efficientnet_lite0, 1 CPU thread: 242 vs 136 img/s)
+    channels_last: bool = True  # NHWC: the faster layout for these convnets on CPU and GPU
     compile: bool = False  # --compile
 
 
 def numerics_for(device_type: str, compile: bool = False) -> Numerics:
     if device_type == "cuda":
         return Numerics("cuda", "bf16", compile=compile)  # bf16 autocast + channels_last: the fast path on GPUs
-    # CPU bf16 autocast, measured on an AVX512-BF16 core (2 threads, batch 64, 32 px): resnet18
-    # 1.2x faster, efficientnet_lite0 (depthwise convolutions) 2x slower; the offline models decide
+    # CPU: fp32, since bf16 autocast slows the depthwise convolutions of the offline model (README)
     return Numerics("cpu", "fp32", compile=compile)
 
 

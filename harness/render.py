@@ -47,7 +47,24 @@ class ClaimReport:
     def count(self) -> str:
         return count_line(self.cells)
 
-VERDICT_MARK = {"supported": "✅ supported", "refuted": "❌ refuted", "inconclusive": "➖ inconclusive", "invalid": "⚠️ invalid"}
+    @property
+    def pooled(self):
+        """The claim's effect pooled across its judged cells (harness.pooling), or None."""
+        from harness.pooling import pooled_effect
+
+        return pooled_effect([c.diffs for c in self.cells if c.verdict != "invalid"])
+
+
+def pooled_line(claim: ClaimReport) -> str | None:
+    p = claim.pooled
+    if p is None:
+        return None
+    return (f"Across {p.cells} cells: pooled difference {p.effect:+.2f} pt, 95% CI [{p.low:+.2f}, {p.high:+.2f}] "
+            f"(random effects, Hartung–Knapp; between-cell sd {p.tau:.2f} pt); P(a > b) = {p.prob_a_wins:.2f} "
+            f"[{p.prob_low:.2f}, {p.prob_high:.2f}] over {p.seeds} paired seeds. A description, not a verdict.")
+
+VERDICT_MARK = {"supported": "✅ supported", "refuted": "❌ refuted", "negligible": "🟰 negligible",
+                "inconclusive": "➖ inconclusive", "invalid": "⚠️ invalid"}
 H1_TEXT = {
     "superiority": "{a} > {b}",
     "equivalence": "|{a} − {b}| < {margin} pt",
@@ -79,12 +96,15 @@ def cell_rows(cells: list[CellResult]) -> list[list]:
     for c in cells:
         s = c.summary
         if s is None:
-            rows.append([c.cell_id, len(c.a), "–", "–", "–", "–", "–", "–", "–", VERDICT_MARK[c.verdict]])
+            rows.append([c.cell_id, len(c.a), "–", "–", "–", "–", "–", "–", "–", "–", VERDICT_MARK[c.verdict]])
             continue
+        low, high = c.shown_interval
         rows.append([
             c.cell_id, s.n, mean_sd(s.mean_a, s.sd_a), mean_sd(s.mean_b, s.sd_b),
-            f"{s.mean_diff:+.2f} [{num(c.ci_low, '+.2f')}, {num(c.ci_high, '+.2f')}]",
-            num(c.p_raw, ".3g"), num(c.p_adjusted, ".3g"), f"{s.prob_a_wins:.2f}", num(s.mde), VERDICT_MARK[c.verdict],
+            f"{s.mean_diff:+.2f} [{num(low, '+.2f')}, {num(high, '+.2f')}]",
+            num(c.p("support", adjusted=False), ".3g"), num(c.p("support"), ".3g"), num(c.p("against"), ".3g"),
+            f"{s.prob_a_wins:.2f}", num(s.mde),
+            VERDICT_MARK[c.verdict] + (" (outlier)" if c.outliers else "") + (" (exploratory)" if c.exploratory else ""),
         ])
     return rows
 
@@ -128,17 +148,23 @@ def render_markdown(header: dict, claims: list[ClaimReport]) -> str:
         out.append(f"- **{claim.spec.name}** — {claim.spec.title}: {claim.count}")
     out += ["", f"Family-wise correction: {header['correction']}. Each cell pools its seeds: one paired observation "
                 "(arm a, arm b) per seed, the arms sharing the seed's head initialisation, data order and augmentation "
-                "draws. Accuracy is the final epoch's, in points; the CI is of the mean paired difference (t interval "
-                "for the t-test, BCa bootstrap for the rank and permutation tests); MDE is the smallest true "
-                "difference the one-sided test would detect with 80% power at the observed spread."]
+                "draws. Accuracy is the final epoch's, in points. Beside the mean paired difference stand the bounds "
+                "of the tests that decide the cell, each at the level Holm gives it (so a bound excludes 0, or the "
+                "margin, exactly when its test is significant): the t interval for the t-test, the inverted test for "
+                "the rank and sign-flip tests. p is the claim's test (raw and Holm), p against the test against it "
+                "(Holm); MDE is the smallest true difference the one-sided t-test would detect with 80% power at the "
+                "observed spread. Rules: harness/verdicts.py."]
     for claim in claims:
         cells = claim.cells
         out += ["", f"## {claim.spec.name}: {claim.spec.title}", ""]
         out.append(f"Source: {claim.spec.source}. {hypothesis(claim)} {claim.count}.")
+        pooled = pooled_line(claim)
+        if pooled:
+            out += ["", pooled]
         if cells:
             out += ["", tabulate(cell_rows(cells), tablefmt="github", headers=[
-                "cell", "n", f"a: {claim.a_label} (%)", f"b: {claim.b_label} (%)", "a − b [95% CI]",
-                "p", "p Holm", "P(a>b)", "MDE", "verdict"])]
+                "cell", "n", f"a: {claim.a_label} (%)", f"b: {claim.b_label} (%)", "a − b [Holm bounds]",
+                "p", "p Holm", "p against", "P(a>b)", "MDE", "verdict"])]
             out += ["", "Why:", ""]
             out += [f"- {c.cell_id}: **{c.verdict}** — {c.reason}" for c in cells]
             grid = matrix(cells)
@@ -165,8 +191,10 @@ def cell_json(c: CellResult) -> dict:
     s = c.summary
     return {
         "cell": c.cell.as_dict(), "a_label": c.a_label, "b_label": c.b_label, "seeds": c.seeds, "a": c.a, "b": c.b,
-        "summary": dataclasses.asdict(s) if s else None, "ci": [c.ci_low, c.ci_high], "ci_method": c.ci_method,
-        "p": c.p_raw, "p_holm": c.p_adjusted, "p_against_holm": c.p_against,
+        "summary": dataclasses.asdict(s) if s else None, "bounds": list(c.shown_interval), "ci95": list(c.ci95),
+        "tests": {name: dataclasses.asdict(t) for name, t in c.tests.items()}, "decided_by": list(c.decided_by),
+        "outlier_seeds": c.outliers, "exploratory": c.exploratory, "sequential_family": c.sequential_family,
+        "look": c.look,
         "verdict": c.verdict, "reason": c.reason, "failures": c.failures, "runs": [r.to_dict() for r in c.runs],
     }
 
@@ -176,6 +204,7 @@ def summary_json(header: dict, claims: list[ClaimReport]) -> dict:
     return {"header": header, "claims": [{
         **{k: v for k, v in c.spec.to_dict().items() if k != "cells"},
         "a_label": c.a_label, "b_label": c.b_label, "count": c.count,
+        "pooled": dataclasses.asdict(c.pooled) if c.pooled else None,
         "cells": [cell_json(x) for x in c.cells],
         "skipped": {cell: list(reasons) for cell, reasons in c.skipped.items()},
         "errors": c.errors,

@@ -20,7 +20,7 @@ import pytest
 
 from harness.claims import ClaimSpec
 from harness.files import atomic_file
-from harness.observations import Extra, Observation, read_report
+from harness.observations import Extra, ItemTag, Observation, read_report
 from harness.render import ClaimReport, Cost
 
 def all_runs(claims: list[ClaimReport]):
@@ -37,6 +37,7 @@ class Reporter:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.specs: dict[str, ClaimSpec] = {}
+        self.tags: dict[tuple[str, object], ItemTag] = {}  # (claim, cell) -> a tag of its items
         self.observations: dict[tuple[str, int], Observation] = {}  # (nodeid, index in the report) -> observation
         self.skipped: dict[str, dict[str, tuple[str, ...]]] = defaultdict(dict)  # claim -> cell id -> reasons
         self.errors: dict[str, dict[str, str]] = defaultdict(dict)
@@ -55,6 +56,7 @@ class Reporter:
             return
         name, cell_id = tag.spec.name, tag.cell.id
         self.specs.setdefault(name, tag.spec)
+        self.tags.setdefault((name, tag.cell), tag)
         if report.when == "call" or (report.when == "setup" and report.skipped):
             for i, obs in enumerate(payloads.observations):
                 self.observations[(report.nodeid, i)] = obs
@@ -77,7 +79,17 @@ class Reporter:
             return  # no claim ran (e.g. the harness's own tests): leave the report alone
         from harness.verdicts import decide, group_cells
 
+        from harness.plugin import SETTINGS
+
         grouped = group_cells(list(self.observations.values()), self.specs)
+        profile_seeds = self.config.stash[SETTINGS].profile.seeds
+        for cells in grouped.values():
+            for c in cells:
+                tag = self.tags.get((c.spec.name, c.cell))
+                if tag is not None and tag.sequential:
+                    c.sequential_family = tag.family_size
+                else:
+                    c.exploratory = len(c.seeds) > c.spec.planned_seeds(profile_seeds)
         by_claim = {name: sorted(grouped.get(name, []), key=lambda c: c.cell_id) for name in sorted(self.specs)}
         scope = self.config.getoption("--correction")
         families = list(by_claim.values()) if scope == "claim" else [[c for cells in by_claim.values() for c in cells]]

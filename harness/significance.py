@@ -11,9 +11,15 @@ wilcoxon     H0: d is symmetric about 0 (signed-rank test); exact null distribut
 permutation  H0: d is symmetric about 0, i.e. the arm labels are exchangeable within each seed
              (sign-flip test of the mean); exact enumeration for small n.
 
-Degenerate data are handled the same way by all three: a set of differences that are all zero
-carries no evidence either way and gives p = 1 two-sided and p = 0.5 one-sided. Empty input
-(and, for the t-test, n < 2) gives NaN, as does any NaN among the differences.
+`interval` gives the confidence interval that matches each test (the t interval; the inverted
+signed-rank and sign-flip tests), so a verdict's p-value and its interval never disagree about 0.
+
+Degenerate data: a set of differences that are all zero carries no evidence either way and gives
+p = 1 two-sided and p = 0.5 one-sided in all three tests. Identical nonzero differences have no
+spread, so the t-test has no statistic and gives NaN (one seed that changes nothing must not
+"prove" an effect); the rank and sign-flip tests keep their exact p (2**-n one-sided for n
+identical positive differences, which is valid). Empty input (and, for the t-test, n < 2) gives
+NaN, as does any NaN among the differences; a NaN p-value stays NaN in every function here.
 
 Every function here is deterministic: resampling uses a fixed random state.
 The private ``_*_rows`` functions take a (k, n) array (k independent sets of differences) and
@@ -99,9 +105,9 @@ def _degenerate(D: np.ndarray, out: np.ndarray, alternative: str) -> np.ndarray:
 def _t_rows(D, alternative: str) -> np.ndarray:
     """Paired t-test p-values for each row of D (k, n) -> (k,).
 
-    Rows with zero spread have no t statistic; they give p = 0 or 1 by the sign of the mean
-    (a constant nonzero difference is as strong as evidence gets), 0.5 one-sided / 1 two-sided
-    if all zero. n < 2 gives NaN (no variance estimate)."""
+    Rows with zero spread have no t statistic: NaN if the common value is nonzero (no variance
+    estimate, so no evidence the test can weigh), 0.5 one-sided / 1 two-sided if all zero (no
+    evidence either way, as in the other tests). n < 2 gives NaN (no variance estimate)."""
     from scipy import stats
 
     D = _rows(D)
@@ -113,11 +119,7 @@ def _t_rows(D, alternative: str) -> np.ndarray:
     live = spread > 0
     if live.any():
         out[live] = stats.ttest_1samp(D[live], 0.0, axis=1, alternative=alternative).pvalue
-    flat = spread == 0
-    m = D[flat, 0]
-    hit = {"greater": m > 0, "less": m < 0, "two-sided": m != 0}[alternative]
-    out[flat] = np.where(hit, 0.0, 1.0)
-    return _degenerate(D, out, alternative)
+    return _degenerate(D, out, alternative)  # zero spread: NaN unless all zero
 
 
 @lru_cache(maxsize=8)
@@ -129,17 +131,12 @@ def _all_signs(n: int) -> np.ndarray:
     return signs
 
 
-def _sign_flip_rows(X, alternative: str, n_resamples: int | None = None, random_state=0) -> np.ndarray:
-    """Sign-flip test of the row sums of X (k, n) -> p (k,).
+def _sign_patterns(n: int, n_resamples: int | None = None, random_state=0) -> tuple[np.ndarray, bool]:
+    """The sign patterns the sign-flip test of n values uses, as ((r, n) array of +-1.0, exact).
 
-    Null: the signs of the entries of each row are independent fair coins (X symmetric about 0).
-    Exact over all 2**n patterns when n_resamples is None and n <= EXACT_MAX_N, or when
-    2**n <= n_resamples; otherwise Monte Carlo over n_resamples random patterns (default
-    DEFAULT_RESAMPLES) drawn from np.random.default_rng(random_state), the same patterns for every
-    row. The observed arrangement is always counted (exact: it is one of the 2**n; Monte Carlo:
-    p = (1 + hits) / (1 + n_resamples)), so p is never 0."""
-    X = _rows(X)
-    k, n = X.shape
+    Exact (all 2**n patterns) when n_resamples is None and n <= EXACT_MAX_N, or when
+    2**n <= n_resamples; otherwise n_resamples random patterns (default DEFAULT_RESAMPLES) drawn
+    from np.random.default_rng(random_state)."""
     if n_resamples is None:
         exact = n <= EXACT_MAX_N
         n_resamples = DEFAULT_RESAMPLES
@@ -149,10 +146,21 @@ def _sign_flip_rows(X, alternative: str, n_resamples: int | None = None, random_
         n_resamples = int(n_resamples)
         exact = n <= 62 and 2**n <= n_resamples
     if exact:
-        signs = _all_signs(n)
-    else:
-        rng = np.random.default_rng(random_state)
-        signs = 1.0 - 2.0 * rng.integers(0, 2, size=(n_resamples, n))
+        return _all_signs(n), True
+    rng = np.random.default_rng(random_state)
+    return 1.0 - 2.0 * rng.integers(0, 2, size=(n_resamples, n)), False
+
+
+def _sign_flip_rows(X, alternative: str, n_resamples: int | None = None, random_state=0) -> np.ndarray:
+    """Sign-flip test of the row sums of X (k, n) -> p (k,).
+
+    Null: the signs of the entries of each row are independent fair coins (X symmetric about 0).
+    Exact or Monte Carlo over the patterns of `_sign_patterns`, the same patterns for every row.
+    The observed arrangement is always counted (exact: it is one of the 2**n; Monte Carlo:
+    p = (1 + hits) / (1 + n_resamples)), so p is never 0."""
+    X = _rows(X)
+    k, n = X.shape
+    signs, exact = _sign_patterns(n, n_resamples, random_state)
     obs = X.sum(axis=1)
     # The same numbers summed in another order (the matrix product below) can differ in the last
     # bits; without a tolerance the observed arrangement could fail to count as "as extreme".
@@ -171,7 +179,7 @@ def _sign_flip_rows(X, alternative: str, n_resamples: int | None = None, random_
         hits[s:s + step] = hit.sum(axis=1)
     if exact:
         return hits / len(signs)
-    return (hits + 1.0) / (n_resamples + 1.0)
+    return (hits + 1.0) / (len(signs) + 1.0)
 
 
 def _permutation_rows(D, alternative: str, n_resamples: int | None = None, random_state=0) -> np.ndarray:
@@ -212,14 +220,15 @@ def _wilcoxon_rows(D, alternative: str) -> np.ndarray:
     for mm in np.unique(m[messy]):
         rows = np.flatnonzero(messy & (m == mm))
         if mm <= EXACT_MAX_N:
-            # Zeros dropped (Wilcoxon's rule), ties given their average rank; the exact
-            # conditional null then flips the signs of the signed ranks (2**mm patterns).
-            # scipy's method="exact" would use the no-ties table here, which is not exact.
-            vals = D[rows][nonzero[rows]].reshape(len(rows), mm)
-            signed = np.sign(vals) * stats.rankdata(np.abs(vals), axis=1)
+            # Pratt's rule: |d| ranked with the zeros included (ties get their average rank),
+            # then the zeros' ranks left out; the exact conditional null flips the signs of the
+            # mm nonzero signed ranks (2**mm patterns). scipy's method="exact" would use the
+            # no-ties table here, which is not exact.
+            ranks = stats.rankdata(np.abs(D[rows]), axis=1)
+            signed = (np.sign(D[rows]) * ranks)[nonzero[rows]].reshape(len(rows), mm)
             out[rows] = _sign_flip_rows(signed, alternative)
         else:
-            out[rows] = stats.wilcoxon(D[rows], axis=1, zero_method="wilcox", method="asymptotic",
+            out[rows] = stats.wilcoxon(D[rows], axis=1, zero_method="pratt", method="asymptotic",
                                        correction=True, alternative=alternative).pvalue
     return _degenerate(D, out, alternative)
 
@@ -258,13 +267,158 @@ def _noninferiority_rows(D, margin: float, test: str = "paired_t") -> np.ndarray
 
 
 # ----------------------------------------------------------------------------------------------
+# confidence intervals that match the tests, row-wise: (k, n) -> (low (k,), high (k,))
+
+
+def _check_confidence(confidence: float) -> float:
+    confidence = float(confidence)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    return confidence
+
+
+def _t_bound_rows(D, tail: float, side: str) -> np.ndarray:
+    """One-sided t confidence bound on the mean for each row of D (k, n): the lower bound at level
+    1 - tail for side 'greater', the upper for 'less'. NaN where the t-test gives NaN (n < 2, zero
+    spread, a NaN in the row)."""
+    from scipy import stats
+
+    k, n = D.shape
+    out = np.full(k, np.nan)
+    if n < 2:
+        return out
+    mean, sd = D.mean(axis=1), D.std(axis=1, ddof=1)
+    live = np.ptp(D, axis=1) > 0  # False for NaN rows too
+    # isf, the inverse of the sf that gives the t-test's p: the bound excludes 0 exactly when p < tail
+    half = stats.t.isf(tail, n - 1) * sd / math.sqrt(n)
+    out[live] = (mean - half if side == "greater" else mean + half)[live]
+    return out
+
+
+def _breakpoints(test: str, D: np.ndarray, alternative: str) -> np.ndarray:
+    """The shifts delta (k, B) at which the p-value of `test` on d - delta can change, per row.
+
+    wilcoxon     the Walsh averages (d_i + d_j) / 2, i <= j: where a sign (i = j) or the order of
+                 two |d - delta| changes.
+    permutation  the means of the subsets S that the sign patterns flip: sum(d - delta) is matched
+                 by the pattern flipping S exactly when delta = mean(d[S]). Two-sided, |sum| is also
+                 matched by minus the sum where delta is the mean of the unflipped rest; with all
+                 2**n patterns those are flipped subsets too, with Monte Carlo patterns they are not."""
+    n = D.shape[1]
+    if test == "wilcoxon":
+        i, j = np.triu_indices(n)
+        return (D[:, i] + D[:, j]) / 2
+    signs, exact = _sign_patterns(n)
+    subsets = [signs < 0] if exact or alternative != "two-sided" else [signs < 0, signs > 0]
+    means = []
+    for members in subsets:
+        size = members.sum(axis=1)
+        means.append((D @ members[size > 0].T) / size[size > 0])
+    return np.concatenate(means, axis=1)
+
+
+def _centre(test: str, D: np.ndarray) -> np.ndarray:
+    """Where the two-sided p of `test` on d - delta peaks, per row: the Hodges-Lehmann estimate
+    (median Walsh average) for wilcoxon, the mean for the sign-flip test (p = 1 there). The mean is
+    taken about the smallest value so that identical values give that value exactly: the peak is
+    then a single point, and a mean rounded off it would be rejected."""
+    if test == "wilcoxon":
+        return np.median(_breakpoints(test, D, "two-sided"), axis=1)
+    base = D.min(axis=1)
+    return base + (D - base[:, None]).mean(axis=1)
+
+
+def _shift_end_rows(test: str, D: np.ndarray, level: float, alternative: str, end: str) -> np.ndarray:
+    """One end ('low' or 'high') of {delta: p(test, d - delta, alternative) >= level} for each row d
+    of D (k, n), rows without NaN; an infinite end where no shift on that side is rejected.
+
+    The p-value is a step function of delta, constant between consecutive breakpoints
+    (`_breakpoints`), and monotone: p(d - delta, 'greater') grows with delta, 'less' falls, and the
+    two-sided p falls on either side of its peak (`_centre`). So the set is an interval, and a
+    binary search finds each end among the candidates: each breakpoint, 0, the peak, and one shift
+    inside every gap between them (and beyond both ends). The search evaluates the test itself,
+    so ties, zeros and floating-point rounding are treated exactly as p_value treats them, and it
+    evaluates 0 first: 0 is outside exactly when p(d) < level, even where an approximate p-value
+    (ties with more than 16 seeds) is not quite monotone.
+
+    An end that is not in the set (the gap inside it is accepted but the breakpoint is not) is
+    returned as the next float inwards, so [low, high] read as closed is the set itself."""
+    k = D.shape[0]
+    rows = np.arange(k)
+    extra = [np.zeros(k)] + ([_centre(test, D)] if alternative == "two-sided" else [])
+    points = np.sort(np.column_stack([_breakpoints(test, D, alternative), *extra]), axis=1)
+    span = (points[:, -1] - points[:, 0] + 1.0)[:, None]
+    gaps = np.concatenate([points[:, :1] - span, (points[:, 1:] + points[:, :-1]) / 2, points[:, -1:] + span], axis=1)
+    cand = np.empty((k, 2 * points.shape[1] + 1))
+    cand[:, 0::2], cand[:, 1::2] = gaps, points  # ascending; odd positions are points, even are gaps
+    last = cand.shape[1] - 1
+    zero = 2 * (points < 0).sum(axis=1) + 1  # cand[zero] == 0
+    # top: a candidate known to be accepted, the far end of this end's search
+    if alternative == "two-sided":
+        top = 2 * (points < extra[1][:, None]).sum(axis=1) + 1  # the peak
+    else:
+        top = np.full(k, last if alternative == "greater" else 0)
+    outward = -np.inf
+    if end == "high":  # walk from the high side instead: acceptance again grows along the array
+        cand, zero, top, outward = cand[:, ::-1], last - zero, last - top, np.inf
+
+    def accepted(r, idx):
+        return _p_rows(test, D[r] - cand[r, idx][:, None], alternative) >= level  # NaN: not accepted
+
+    # invariant: cand[lo] is rejected, cand[hi] accepted
+    empty = ~accepted(rows, top)  # not even the peak is accepted (only at very low confidence)
+    lo, hi = np.zeros(k, dtype=int), top.copy()
+    probe = np.flatnonzero(~empty & (zero < top))  # 0 lies on this end's side of the peak
+    at_zero = accepted(probe, zero[probe])
+    hi[probe[at_zero]], lo[probe[~at_zero]] = zero[probe[at_zero]], zero[probe[~at_zero]]
+    unbounded = np.zeros(k, dtype=bool)
+    check = np.flatnonzero(~empty & (lo == 0))
+    unbounded[check] = accepted(check, lo[check])  # not even the most extreme shift is rejected
+    active = ~empty & ~unbounded & (hi - lo > 1)
+    while active.any():
+        r = np.flatnonzero(active)
+        mid = (lo[r] + hi[r]) // 2
+        ok = accepted(r, mid)
+        hi[r[ok]], lo[r[~ok]] = mid[ok], mid[~ok]
+        active[r] = hi[r] - lo[r] > 1
+    bound = np.where(hi % 2 == 1, cand[rows, hi], np.nextafter(cand[rows, np.maximum(hi - 1, 0)], -outward))
+    bound[unbounded] = outward
+    bound[empty] = np.nan
+    return bound
+
+
+def _interval_rows(test: str, D, confidence: float = 0.95, alternative: str = "two-sided"):
+    """`interval` for each row of D (k, n) -> (low (k,), high (k,))."""
+    _check_test(test)
+    _check_alternative(alternative)
+    confidence = _check_confidence(confidence)
+    D = _rows(D)
+    k, n = D.shape
+    # 1 - 0.95 is 0.050000000000000044 in floating point: rounded, so that a p-value of exactly
+    # 0.05 (possible with Monte Carlo sign flips) is judged as a verdict at alpha = 0.05 judges it
+    alpha = round(1.0 - confidence, 12)
+    low, high = np.full(k, -np.inf), np.full(k, np.inf)
+    ok = ~np.isnan(D).any(axis=1) & (n > 0)
+    for end, out, side in (("low", low, "greater"), ("high", high, "less")):
+        if alternative in (side, "two-sided"):
+            if test == "paired_t":  # two-sided t: the one-sided bounds at alpha / 2 (p is 2 x one-sided)
+                out[:] = _t_bound_rows(D, alpha / 2 if alternative == "two-sided" else alpha, side)
+            elif ok.any():
+                out[ok] = _shift_end_rows(test, D[ok], alpha, alternative, end)
+    low[~ok], high[~ok] = np.nan, np.nan
+    if test == "paired_t":  # a NaN bound (no t statistic) makes the whole interval NaN
+        low[np.isnan(high)], high[np.isnan(low)] = np.nan, np.nan
+    return low, high
+
+
+# ----------------------------------------------------------------------------------------------
 # public scalar API: d has shape (n,)
 
 
 def paired_t(d, alternative: str) -> float:
     """p-value of the paired t-test on differences d (shape (n,)), alternative 'greater', 'less' or 'two-sided'.
-    A zero-variance set of differences gives p = 0 or 1 by the sign of the mean (0.5 if all zero;
-    1 two-sided). n < 2 gives NaN."""
+    Identical nonzero differences have no spread and give NaN (no t statistic); all zero gives
+    0.5 one-sided, 1 two-sided. n < 2 gives NaN."""
     _check_alternative(alternative)
     return float(_t_rows(_diffs(d)[None, :], alternative)[0])
 
@@ -276,9 +430,14 @@ def wilcoxon(d, alternative: str) -> float:
     skewed differences it can reject while mean(d) = 0.)
     - No zeros and no tied |d|: scipy's exact null distribution for n <= 50 (normal approximation
       with continuity correction beyond).
-    - Zeros are dropped (Wilcoxon's rule; they carry no sign) and tied |d| get their average rank.
-      The p-value is then the exact conditional one, over all 2**m sign patterns of the m nonzero
-      signed ranks, for m <= 16 (normal approximation with tie-corrected variance beyond).
+    - Zeros follow Pratt's rule: they are ranked with the rest (smallest |d|) and then carry no
+      sign; tied |d| get their average rank. The p-value is the exact conditional one, over all
+      2**m sign patterns of the m nonzero signed ranks, for m <= 16 (normal approximation with
+      Cureton's zero and the tie correction beyond). Pratt's rule, not Wilcoxon's (drop the zeros,
+      then rank), because it keeps p monotone in a shift of d: with zeros dropped, moving a zero
+      difference to slightly below 0, against a 'greater' claim, can make that claim's p smaller
+      (Pratt 1959; d = [5, 0, -16, 6, 1] gives 7/16, d - 0.25 gives 13/32), and the test could
+      not be inverted into an interval (see `interval`).
     - All d zero: p = 1 two-sided, 0.5 one-sided (as paired_t). Empty d or any NaN: NaN.
     A single nonzero difference is a valid (if weak) test: p = 0.5 one-sided at best."""
     _check_alternative(alternative)
@@ -324,16 +483,36 @@ def noninferiority(d, margin: float, test: str = "paired_t") -> float:
     return float(_noninferiority_rows(_diffs(d)[None, :], margin, test)[0])
 
 
-def t_interval(d, confidence: float = 0.95) -> tuple[float, float]:
-    """Two-sided t confidence interval of the mean of d (shape (n,))."""
-    from scipy import stats
+def interval(test: str, d, confidence: float = 0.95, alternative: str = "two-sided") -> tuple[float, float]:
+    """Confidence interval (low, high) for the location shift of d (shape (n,)) that matches `test`:
+    the set of shifts delta that the test does not reject on d - delta at level 1 - confidence.
+    Read as closed; 0 lies outside it exactly when p_value(test, d, alternative) < 1 - confidence
+    (taken to 12 decimals: confidence 0.95 means alpha 0.05 exactly), so a verdict never shows a
+    significant p next to an interval through 0, nor the other way round.
 
-    d = np.asarray(d, dtype=float)
-    n = d.size
-    if n < 2:
-        return float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / math.sqrt(n)
-    return float(d.mean() - half), float(d.mean() + half)
+    paired_t     the t interval of the mean. NaN where the t-test gives NaN (n < 2, identical
+                 differences: no spread, no interval rather than a zero-width one).
+    wilcoxon     the inverted signed-rank test: for data without ties, the Hodges-Lehmann interval
+                 between order statistics of the Walsh averages (d_i + d_j) / 2 at the exact
+                 null distribution; with ties and zeros, the inversion of the exact conditional
+                 test that `wilcoxon` computes.
+    permutation  the inverted sign-flip test of the mean: its ends are means of subsets of d.
+    alternative  'greater': (low, +inf), the one-sided bound at `confidence`; 'less': (-inf, high);
+                 'two-sided': the inverted two-sided test. Where that test's p is twice the smaller
+                 one-sided p (the t-test; the exact rank and sign-flip tests), this is the pair of
+                 one-sided bounds at (1 + confidence) / 2.
+    Where no shift at all can be rejected at that level (e.g. wilcoxon with n = 2, whose smallest
+    one-sided p is 1/4), the ends are infinite. Empty d or a NaN in d: (nan, nan).
+    The rank and sign-flip intervals are exact (valid for any symmetric d) where the test is exact;
+    see `_shift_end_rows` for how they are found."""
+    low, high = _interval_rows(test, _diffs(d)[None, :], confidence, alternative)
+    return float(low[0]), float(high[0])
+
+
+def t_interval(d, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided t confidence interval of the mean of d (shape (n,)): interval('paired_t', d, confidence).
+    n < 2, zero spread or a NaN: (nan, nan)."""
+    return interval("paired_t", d, confidence, "two-sided")
 
 
 def _mean(x, axis=-1):
@@ -368,7 +547,8 @@ def min_attainable_p(test: str, n: int, alternative: str) -> float:
     """The smallest p-value `test` can return with n seeds (differences without zeros), so a claim
     whose alpha is below it can never be supported, whatever the data.
 
-    paired_t     0.0 for n >= 2 (continuous statistic; a constant nonzero d gives exactly 0).
+    paired_t     0.0 for n >= 2: the t statistic is unbounded, so any alpha > 0 can be reached (0 is
+                 an infimum, not attained: identical differences give NaN, not 0).
                  1.0 for n < 2: the test returns NaN there and no alpha < 1 is reachable; 1.0
                  (not NaN) so that a `min_attainable_p(...) > alpha` guard fires.
     wilcoxon     exact range (n <= 50): 2**-n one-sided, 2 * 2**-n two-sided, capped at 1;
@@ -391,6 +571,19 @@ def min_attainable_p(test: str, n: int, alternative: str) -> float:
         return 1.0 / (1.0 + DEFAULT_RESAMPLES)
     extreme = np.arange(1.0, n + 1.0) * (-1.0 if alternative == "less" else 1.0)
     return wilcoxon(extreme, alternative)
+
+
+def attainable(test: str, n: int, alternative: str, alpha: float, family_size: int = 1) -> bool:
+    """Whether a claim tested by `test` with n seeds can reach alpha at all inside a Holm family of
+    family_size hypotheses: Holm's first step compares the smallest p times family_size with alpha,
+    so the claim is attainable when min_attainable_p(test, n, alternative) * family_size < alpha.
+    False means no data can support it (e.g. wilcoxon, n = 5, one-sided: 1/32 * 2 > 0.05)."""
+    alpha = float(alpha)
+    if not 0 < alpha <= 1:
+        raise ValueError(f"alpha must lie in (0, 1], got {alpha!r}")
+    if isinstance(family_size, bool) or int(family_size) != family_size or family_size < 1:
+        raise ValueError(f"family_size must be a positive integer, got {family_size!r}")
+    return min_attainable_p(test, n, alternative) * int(family_size) < alpha
 
 
 def prob_greater(d) -> float:

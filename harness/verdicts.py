@@ -1,16 +1,27 @@
 """From paired observations to one verdict per cell, by written rules.
 
 Each cell pools its seeds: d = a - b in accuracy points, one value per seed. The claim's
-pre-registration (harness.claims) fixes the kind, test, alpha and margin. p-values are
-Holm-adjusted across a family: the cells of one claim (default) or every cell of the session.
+pre-registration (harness.claims) fixes the kind, the test, alpha and the margin m. Every
+decision, for the claim or against it, is a one-sided test of the claim's own kind (the t-test,
+Wilcoxon or the sign-flip test), Holm-adjusted across the family (the cells of one claim, or
+every cell of the session) and compared with the claim's alpha:
 
-superiority    supported: adjusted p(H1: d > 0) < alpha (two-sided: adjusted p < alpha and mean d > 0)
-               refuted: a significant effect the other way (adjusted), or equivalence within the
-               claim's margin established by TOST (adjusted), when the claim states a margin
-equivalence    supported: adjusted TOST p < alpha; refuted: the 95% CI lies entirely outside ±margin
-noninferiority supported: adjusted p(H1: d > -margin) < alpha; refuted: the 95% CI lies entirely below -margin
-inconclusive   otherwise, with the difference, its CI, the p-value and the minimum detectable effect
-invalid        a run of the cell failed: no verdict from partial data
+superiority    supported   d > 0 (two-sided claims: the two-sided test, with mean d > 0)
+               refuted     d < 0, by the same test (two-sided claims: the two-sided test, mean d < 0)
+               negligible  d < m, when a margin is stated: a difference too small to matter is not a
+                           refutation (a true small effect is never "refuted"). Where d > 0 and d < m
+                           are both established the cell is "supported" and says both.
+equivalence    supported   -m < d < m (TOST)
+               refuted     d > m or d < -m (the larger one-sided p doubled: either side may refute)
+noninferiority supported   d > -m
+               refuted     d < -m
+inconclusive   none of these, with the bounds, the adjusted p-value and the minimum detectable effect
+invalid        a run of the cell failed or gave no finite value, or deciding the cell failed
+
+The bounds a cell shows are those of the tests that decide it, at the level Holm gives that cell
+(alpha x raw p / adjusted p): a bound excludes its threshold exactly when the test is significant,
+so a reader never sees a significant verdict beside an interval through 0. The intervals are the
+tests' own (t interval; inverted signed-rank or sign-flip test), valid at small n.
 """
 from __future__ import annotations
 
@@ -23,9 +34,25 @@ import numpy as np
 from harness.claims import ClaimSpec
 from harness.config import RunRecord
 from harness.observations import Cell, Observation
-from harness.significance import (
-    PairedSummary, bca_interval, holm, noninferiority, p_value, summarize, t_interval, tost,
-)
+from harness.significance import PairedSummary, _p_rows, interval, summarize
+
+VERDICTS = ("supported", "refuted", "negligible", "inconclusive", "invalid")
+OUTLIER_Z = 3.5  # modified z-score (median and MAD) above which a seed's difference is flagged
+
+
+@dataclass(frozen=True)
+class Test:
+    """One hypothesis tested in a cell: its raw and Holm-adjusted p-value and the bound that shows it."""
+
+    name: str  # "support", "against" or "negligible"
+    p_raw: float
+    p_adjusted: float = float("nan")
+    level: float = float("nan")  # the cell's Holm level: alpha x p_raw / p_adjusted
+    low: float = float("nan")  # the test's interval at that level
+    high: float = float("nan")
+
+    def significant(self, alpha: float) -> bool:
+        return self.p_adjusted < alpha
 
 
 @dataclass
@@ -40,15 +67,15 @@ class CellResult:
     failures: list[str] = field(default_factory=list)
     runs: list[RunRecord] = field(default_factory=list)
     summary: PairedSummary | None = None
-    ci_low: float = float("nan")  # 95% CI of the mean difference, by ci_method
-    ci_high: float = float("nan")
-    ci_method: str = ""
-    p_raw: float = float("nan")  # p-value of the claim's H1
-    p_adjusted: float = float("nan")  # Holm-adjusted within the family
-    p_against: float = float("nan")  # adjusted p-value of the evidence against H1, where the rule has one
-    against_why: str = "significantly the other way"  # which evidence p_against measures
+    ci95: tuple[float, float] = (float("nan"), float("nan"))  # two-sided 95% interval of the test, unadjusted
+    tests: dict[str, Test] = field(default_factory=dict)
+    outliers: list[int] = field(default_factory=list)  # seeds whose difference is far from the others
     verdict: str = "inconclusive"
     reason: str = ""
+    decided_by: tuple[str, ...] = ()  # the tests whose significance gave the verdict
+    sequential_family: int | None = None  # decided by the claim's sequential plan in a family of this size
+    look: int | None = None  # the plan's look that decided the cell (index into spec.looks)
+    exploratory: bool = False  # more seeds than the design plans: the error rates are not the stated ones
 
     @property
     def cell_id(self) -> str:
@@ -57,6 +84,25 @@ class CellResult:
     @property
     def diffs(self) -> np.ndarray:
         return np.asarray(self.a, dtype=float) - np.asarray(self.b, dtype=float)
+
+    def p(self, name: str, adjusted: bool = True) -> float:
+        test = self.tests.get(name)
+        if test is None:
+            return float("nan")
+        return test.p_adjusted if adjusted else test.p_raw
+
+    @property
+    def shown_interval(self) -> tuple[float, float]:
+        """The bounds of the tests that decide this cell, each at its Holm level: the lower bound of
+        the test for the claim, the upper bound of the test against it (or of "negligible")."""
+        t = self.tests
+        if not t:
+            return (float("nan"), float("nan"))
+        if self.spec.kind == "equivalence":
+            shown = t["against"] if self.decided_by == ("against",) else t["support"]
+            return shown.low, shown.high
+        upper = t["negligible"] if "negligible" in self.decided_by else t["against"]
+        return t["support"].low, upper.high
 
 
 def group_cells(observations: list[Observation], specs: dict[str, ClaimSpec]) -> dict[str, list[CellResult]]:
@@ -78,27 +124,150 @@ def group_cells(observations: list[Observation], specs: dict[str, ClaimSpec]) ->
     return out
 
 
-def p_for_claim(spec: ClaimSpec, d: np.ndarray) -> float:
-    """p-value of the claim's H1 on differences d (shape (n,))."""
+# ------------------------------------------------------------------ the hypotheses of each kind
+def raw_tests(spec: ClaimSpec, D: np.ndarray) -> dict[str, np.ndarray]:
+    """Raw p-value of each hypothesis the rules test for this claim, for each row of differences
+    D (k, n) -> {name: (k,)}."""
+    t, m = spec.test, spec.margin
+
+    def p(X, alternative):
+        return _p_rows(t, X, alternative)
+
     if spec.kind == "superiority":
-        return p_value(spec.test, d, spec.alternative)
+        two_sided = spec.alternative == "two-sided"
+        tests = {"support": p(D, "two-sided" if two_sided else "greater"),
+                 "against": p(D, "two-sided" if two_sided else "less")}
+        if m is not None:
+            tests["negligible"] = p(D - m, "less")
+        return tests
     if spec.kind == "equivalence":
-        return tost(d, spec.margin, spec.test)
-    return noninferiority(d, spec.margin, spec.test)
+        return {"support": np.maximum(p(D + m, "greater"), p(D - m, "less")),
+                "against": np.minimum(1.0, 2 * np.minimum(p(D - m, "greater"), p(D + m, "less")))}
+    return {"support": p(D + m, "greater"), "against": p(D + m, "less")}
 
 
-def p_against_claim(spec: ClaimSpec, d: np.ndarray) -> tuple[float, str]:
-    """p-value of the evidence against a superiority H1, and what it measures: the opposite
-    direction, or equivalence when a margin is stated (whichever is stronger). NaN for the kinds
-    refuted by their CI."""
-    if spec.kind != "superiority":
-        return float("nan"), ""
-    opposite = p_value(spec.test, d, "less")
-    if spec.margin:
-        equivalence = tost(d, spec.margin, spec.test)
-        if equivalence <= opposite:
-            return equivalence, f"equivalent within ±{spec.margin} pt (TOST)"
-    return opposite, "significantly the other way"
+def holm_rows(P: np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values along the last axis of P (k, m) -> (k, m); a NaN is no
+    hypothesis: it stays NaN and does not count in m."""
+    P = np.asarray(P, dtype=float)
+    valid = ~np.isnan(P)
+    order = np.argsort(np.where(valid, P, np.inf), axis=-1, kind="stable")
+    ranked = np.take_along_axis(P, order, axis=-1)
+    multiplier = valid.sum(axis=-1, keepdims=True) - np.arange(P.shape[-1])
+    steps = np.minimum(1.0, multiplier * ranked)
+    adjusted = np.maximum.accumulate(np.where(np.isnan(steps), -np.inf, steps), axis=-1)
+    out = np.empty_like(P)
+    np.put_along_axis(out, order, adjusted, axis=-1)
+    return np.where(valid, out, np.nan)
+
+
+def judge_rows(family: list[tuple[ClaimSpec, np.ndarray]]) -> tuple[np.ndarray, list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """The rules on one Holm family of testable cells, each given by its claim and k independent
+    sets of its differences D (k, n) in points (the report: k = 1; calibration: k simulated
+    sessions). Returns the verdicts (k, cells), and per cell the raw and the adjusted p-value of
+    each hypothesis ({name: (k,)})."""
+    raw = [raw_tests(spec, D) for spec, D in family]
+    adjusted: list[dict[str, np.ndarray]] = [{} for _ in family]
+    for name in sorted({name for cell in raw for name in cell}):
+        members = [i for i, cell in enumerate(raw) if name in cell]
+        adj = holm_rows(np.stack([raw[i][name] for i in members], axis=-1))
+        for j, i in enumerate(members):
+            adjusted[i][name] = adj[:, j]
+    verdicts = np.stack([verdict_rows(spec, D.mean(axis=-1), raw[i], adjusted[i])
+                         for i, (spec, D) in enumerate(family)], axis=-1)
+    return verdicts, raw, adjusted
+
+
+def verdict_rows(spec: ClaimSpec, mean_diff: np.ndarray, raw: dict[str, np.ndarray],
+                 adjusted: dict[str, np.ndarray]) -> np.ndarray:
+    """The verdict the rules give each row from its Holm-adjusted tests: (k,) strings."""
+    alpha = spec.alpha
+    support, against = adjusted["support"] < alpha, adjusted["against"] < alpha
+    verdict = np.full(mean_diff.shape, "inconclusive", dtype=object)
+    if spec.kind == "superiority":
+        two_sided = spec.alternative == "two-sided"
+        up = support & ((mean_diff > 0) | (not two_sided))
+        down = against & ((mean_diff < 0) | (not two_sided)) & ~up
+        small = adjusted["negligible"] < alpha if "negligible" in adjusted else np.zeros_like(up)
+        verdict[small & ~up & ~down] = "negligible"
+        verdict[down] = "refuted"
+        verdict[up] = "supported"
+    else:
+        verdict[against & ~support] = "refuted"
+        verdict[support] = "supported"
+    verdict[~np.isfinite(raw["support"])] = "inconclusive"  # no spread: the test is undefined
+    return verdict
+
+
+def sequential_rows(spec: ClaimSpec, D: np.ndarray, family_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                            dict, dict]:
+    """The rules under the claim's group-sequential plan, for each row of differences D (k, n):
+    at each look n_j the cell's hypotheses are tested on its first n_j seeds at the look's nominal
+    level (the plan at alpha / family_size), and the first look with a verdict other than
+    "inconclusive" decides. Returns the verdicts (k,), the deciding look's index (k,; -1: none),
+    the look whose tests are shown (the deciding one, else the last reached; -1: none reached), and
+    the raw and the level-scaled p-values there (adjusted < alpha exactly when raw < level)."""
+    plan = spec.plan(family_size)
+    k = D.shape[0]
+    verdict = np.full(k, "inconclusive", dtype=object)
+    stop = np.full(k, -1)
+    shown = np.full(k, -1)
+    raw_at: dict[str, np.ndarray] = {}
+    adjusted_at: dict[str, np.ndarray] = {}
+    for j, (n, level) in enumerate(zip(plan.looks, plan.nominal_levels())):
+        if D.shape[-1] < n:
+            break
+        raw = raw_tests(spec, D[:, :n])
+        adjusted = {name: np.minimum(1.0, p * spec.alpha / level) for name, p in raw.items()}
+        v = verdict_rows(spec, D[:, :n].mean(axis=-1), raw, adjusted)
+        open_rows = stop < 0
+        for name in raw:  # still-open rows show their latest look
+            raw_at.setdefault(name, np.full(k, np.nan))[open_rows] = raw[name][open_rows]
+            adjusted_at.setdefault(name, np.full(k, np.nan))[open_rows] = adjusted[name][open_rows]
+        shown[open_rows] = j
+        decided = open_rows & (v != "inconclusive")
+        verdict[decided], stop[decided] = v[decided], j
+    return verdict, stop, shown, raw_at, adjusted_at
+
+
+def decided_by(spec: ClaimSpec, verdict: str, adjusted: dict[str, float]) -> tuple[str, ...]:
+    """The tests whose significance gave a cell its verdict."""
+    if verdict == "supported":
+        small = spec.kind == "superiority" and adjusted.get("negligible", 1.0) < spec.alpha
+        return ("support", "negligible") if small else ("support",)
+    return {"refuted": ("against",), "negligible": ("negligible",)}.get(verdict, ())
+
+
+def bounds(spec: ClaimSpec, name: str, d: np.ndarray, level: float) -> tuple[float, float]:
+    """The interval that shows test `name` at `level`: its threshold lies outside exactly when the
+    test's p-value is below `level`."""
+    t = spec.test
+    if spec.kind == "equivalence":
+        if name == "against":  # the doubled smaller one-sided p: both ends at level / 2
+            return interval(t, d, 1 - level, "two-sided")
+        return interval(t, d, 1 - level, "greater")[0], interval(t, d, 1 - level, "less")[1]  # TOST
+    if spec.alternative == "two-sided" and name != "negligible":
+        return interval(t, d, 1 - level, "two-sided")
+    return interval(t, d, 1 - level, "greater" if name == "support" else "less")
+
+
+def holm_level(alpha: float, p_raw: float, p_adjusted: float) -> float:
+    """The per-cell level at which the raw p-value decides as the adjusted one does at alpha."""
+    if not (p_adjusted > 0) or not math.isfinite(p_raw):
+        return alpha
+    return alpha * p_raw / p_adjusted
+
+
+def outlier_seeds(seeds: list[int], d: np.ndarray) -> list[int]:
+    """Seeds whose difference has a modified z-score (median, MAD) above OUTLIER_Z: a collapsed run."""
+    if len(d) < 3:
+        return []
+    median = np.median(d)
+    mad = np.median(np.abs(d - median))
+    if mad == 0:
+        return []
+    z = 0.6745 * np.abs(d - median) / mad
+    return [s for s, flagged in zip(seeds, z > OUTLIER_Z) if flagged]
 
 
 def testable(c: CellResult) -> bool:
@@ -106,59 +275,108 @@ def testable(c: CellResult) -> bool:
 
 
 def decide(families: list[list[CellResult]]) -> None:
-    """Fill every cell's statistics, adjusted p-values, verdict and reason (in place). Each inner
-    list is one Holm family: the cells of a claim, or every cell of the session."""
+    """Fill every cell's statistics, tests, verdict and reason (in place). Each inner list is one
+    Holm family. A cell whose statistics cannot be computed is "invalid" with the error; the
+    others are still decided."""
     for family in families:
         for c in family:
-            if len(c.a) >= 2:
-                c.summary = summarize(c.a, c.b, c.spec.alpha)
-                if c.spec.test == "paired_t":
-                    (c.ci_low, c.ci_high), c.ci_method = t_interval(c.diffs), "t"
-                else:
-                    (c.ci_low, c.ci_high), c.ci_method = bca_interval(c.diffs), "BCa bootstrap"
-                c.p_raw = p_for_claim(c.spec, c.diffs)
+            try:
+                if len(c.a) >= 2:
+                    c.summary = summarize(c.a, c.b, c.spec.alpha)
+                    c.ci95 = interval(c.spec.test, c.diffs, 0.95, "two-sided")
+                    c.outliers = outlier_seeds(c.seeds, c.diffs)
+                if testable(c):
+                    raw_tests(c.spec, c.diffs[None, :])  # fails here, not inside the family's judgement
+            except Exception as exc:  # noqa: BLE001 - the report must survive any one cell
+                c.failures.append(f"deciding the cell failed: {type(exc).__name__}: {exc}")
         tested = [c for c in family if testable(c)]
-        against = [p_against_claim(c.spec, c.diffs) for c in tested]
-        for c, p_up, p_down, (_, why) in zip(tested, holm([c.p_raw for c in tested]), holm([p for p, _ in against]), against):
-            c.p_adjusted, c.p_against, c.against_why = float(p_up), float(p_down), why
-            c.verdict, c.reason = rule(c)
+        fixed = [c for c in tested if not c.sequential_family]
+        if fixed:
+            verdicts, raw, adjusted = judge_rows([(c.spec, c.diffs[None, :]) for c in fixed])
+            for i, c in enumerate(fixed):
+                fill(c, str(verdicts[0, i]), raw[i], adjusted[i])
+        for c in tested:
+            if c.sequential_family:
+                verdict, stop, shown, raw, adjusted = sequential_rows(c.spec, c.diffs[None, :], c.sequential_family)
+                c.look = int(stop[0]) if stop[0] >= 0 else None
+                if shown[0] < 0:  # fewer seeds than the first look
+                    c.verdict, c.reason = "inconclusive", f"only {len(c.a)} seed(s); the first look is at {c.spec.looks[0]}"
+                    continue
+                fill(c, str(verdict[0]), raw, adjusted, seeds=c.spec.looks[int(shown[0])])
         for c in family:
             if c.failures:
-                c.verdict, c.reason = "invalid", f"{len(c.failures)} failed run(s): {c.failures[0]}"
+                c.verdict, c.reason, c.decided_by = "invalid", f"{len(c.failures)} failed run(s): {c.failures[0]}", ()
             elif not testable(c):
                 need = max(2, c.spec.min_seeds)
                 c.verdict, c.reason = "inconclusive", f"only {len(c.a)} seed(s); this claim needs at least {need}"
+            elif c.tests:  # (a sequential cell short of its first look has its reason already)
+                c.reason = reason(c)
+                if c.sequential_family:
+                    looks = c.spec.looks
+                    where = (f"stopped at look {c.look + 1} of {len(looks)} ({looks[c.look]} seeds)" if c.look is not None
+                             else f"no boundary crossed by {len(c.a)} seeds")
+                    c.reason += f"; sequential plan {looks}: {where}, alpha {c.spec.alpha} / {c.sequential_family} cells"
+                if c.exploratory:
+                    c.reason += f"; exploratory: {len(c.a)} seeds, more than the design's"
+                if c.outliers:
+                    c.reason += f"; outlier seed(s) {', '.join(map(str, c.outliers))} (a collapsed run?)"
 
 
-def rule(c: CellResult) -> tuple[str, str]:
-    spec, s = c.spec, c.summary
-    alpha, margin = spec.alpha, spec.margin
-    numbers = f"{s.mean_diff:+.2f} pt, 95% CI [{c.ci_low:+.2f}, {c.ci_high:+.2f}], n = {s.n}"
-    holm_p = f"Holm p = {c.p_adjusted:.3g}"
+def fill(c: CellResult, verdict: str, raw: dict[str, np.ndarray], adjusted: dict[str, np.ndarray],
+         seeds: int | None = None) -> None:
+    """A judged cell's verdict, and each test's p-values with its bounds at the cell's level,
+    computed on its first `seeds` seeds (all of them by default)."""
+    c.verdict = verdict
+    c.decided_by = decided_by(c.spec, verdict, {k: float(v[0]) for k, v in adjusted.items()})
+    c.tests = {}
+    for name in raw:
+        p_raw, p_adj = float(raw[name][0]), float(adjusted[name][0])
+        level = holm_level(c.spec.alpha, p_raw, p_adj)
+        ends = bounds(c.spec, name, c.diffs[:seeds], level) if math.isfinite(p_raw) else (math.nan, math.nan)
+        c.tests[name] = Test(name, p_raw, p_adj, level, *ends)
+
+
+def bound_text(test: Test, side: str) -> str:
+    value = test.low if side == "lower" else test.high
+    return f"{side} bound {value:+.2f} at level {test.level:.3g}"
+
+
+def reason(c: CellResult) -> str:
+    """The numbers behind a testable cell's verdict: the decisive bounds at their Holm levels."""
+    spec, s, t = c.spec, c.summary, c.tests
+    m = spec.margin
+    numbers = f"{s.mean_diff:+.2f} pt, n = {s.n}"
+    if not math.isfinite(t["support"].p_raw):
+        return f"{numbers}: the differences have no spread, so the {spec.test} test is undefined"
     mde = f"MDE {s.mde:.2f} pt at n = {s.n}" if math.isfinite(s.mde) else f"MDE undefined (no spread) at n = {s.n}"
-    if spec.kind == "superiority":
-        if c.p_adjusted < alpha and s.mean_diff > 0:
-            return "supported", f"{numbers}; {holm_p} < {alpha}"
-        two_sided_wrong_way = spec.alternative == "two-sided" and c.p_adjusted < alpha and s.mean_diff < 0
-        if two_sided_wrong_way or c.p_against < alpha:
-            why = "significantly the other way" if two_sided_wrong_way else c.against_why
-            p = c.p_adjusted if two_sided_wrong_way else c.p_against
-            return "refuted", f"{numbers}: {why}, Holm p = {p:.3g}"
-        return "inconclusive", f"{numbers}; {holm_p}; {mde}"
-    if spec.kind == "equivalence":
-        if c.p_adjusted < alpha:
-            return "supported", f"{numbers} within ±{margin} pt; TOST {holm_p} < {alpha}"
-        if c.ci_low > margin or c.ci_high < -margin:
-            return "refuted", f"{numbers}: the CI lies outside ±{margin} pt"
-        return "inconclusive", f"{numbers} overlaps the margin ±{margin} pt; TOST {holm_p}; {mde}"
-    if c.p_adjusted < alpha:
-        return "supported", f"{numbers} above -{margin} pt; {holm_p} < {alpha}"
-    if c.ci_high < -margin:
-        return "refuted", f"{numbers}: the CI lies below -{margin} pt"
-    return "inconclusive", f"{numbers} reaches below -{margin} pt; {holm_p}; {mde}"
+    support, against, small = t["support"], t["against"], t.get("negligible")
+    holm_p = f"Holm p = {support.p_adjusted:.3g}"
+    low, high = c.shown_interval
+    if c.verdict == "supported" and spec.kind == "superiority":
+        if "negligible" in c.decided_by:
+            return (f"{numbers}: a real but small effect: d > 0 ({bound_text(support, 'lower')}, {holm_p}) "
+                    f"and d < {m} pt ({bound_text(small, 'upper')}, Holm p = {small.p_adjusted:.3g})")
+        return f"{numbers}; {bound_text(support, 'lower')} > 0; {holm_p} < {spec.alpha}"
+    if c.verdict == "refuted" and spec.kind == "superiority":
+        return f"{numbers}: significantly the other way; {bound_text(against, 'upper')} < 0; Holm p = {against.p_adjusted:.3g}"
+    if c.verdict == "negligible":
+        return f"{numbers}: smaller than the {m} pt margin; {bound_text(small, 'upper')} < {m}; Holm p = {small.p_adjusted:.3g}"
+    if c.verdict == "supported" and spec.kind == "equivalence":
+        return (f"{numbers}; bounds [{low:+.2f}, {high:+.2f}] at level {support.level:.3g} within ±{m} pt; "
+                f"TOST {holm_p} < {spec.alpha}")
+    if c.verdict == "refuted" and spec.kind == "equivalence":
+        return (f"{numbers}: outside ±{m} pt; interval [{low:+.2f}, {high:+.2f}] at level {against.level:.3g}; "
+                f"Holm p = {against.p_adjusted:.3g}")
+    if c.verdict == "supported":
+        return f"{numbers}; {bound_text(support, 'lower')} > -{m}; {holm_p} < {spec.alpha}"
+    if c.verdict == "refuted":
+        return f"{numbers}: below -{m} pt; {bound_text(against, 'upper')} < -{m}; Holm p = {against.p_adjusted:.3g}"
+    shown = f"bounds [{low:+.2f}, {high:+.2f}] at the Holm levels"
+    where = {"superiority": "", "equivalence": f" overlaps the margin ±{m} pt", "noninferiority": f" reaches below -{m} pt"}
+    return f"{numbers}{where[spec.kind]}; {shown}; {'TOST ' if spec.kind == 'equivalence' else ''}{holm_p}; {mde}"
 
 
 def count_line(cells: list[CellResult]) -> str:
-    counts = {v: sum(c.verdict == v for c in cells) for v in ("supported", "refuted", "inconclusive", "invalid")}
+    counts = {v: sum(c.verdict == v for c in cells) for v in VERDICTS}
     parts = [f"{n} {v}" for v, n in counts.items() if n]
     return f"{', '.join(parts) or 'no verdicts'} of {len(cells)} cell(s)"

@@ -14,6 +14,11 @@ import pytest
 from conftest import FASHION_TINY, ROOT
 
 
+def claim_marks(marks) -> list:
+    marks = marks if isinstance(marks, list) else [marks]
+    return [getattr(m, "mark", m) for m in marks if m.name == "claim"]
+
+
 def catalogue_claims() -> set[str]:
     """The claim names declared in claims/, read from their markers as the plugin reads them."""
     from harness.claims import claim_from_marker
@@ -23,11 +28,11 @@ def catalogue_claims() -> set[str]:
         spec = importlib.util.spec_from_file_location(f"catalogue_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        module_marks = [m for m in getattr(module, "pytestmark", []) if m.name == "claim"]
+        module_marks = claim_marks(getattr(module, "pytestmark", []))
         for name, func in inspect.getmembers(module, inspect.isfunction):
             if not name.startswith("test"):
                 continue
-            marks = [m for m in getattr(func, "pytestmark", []) if m.name == "claim"] or module_marks
+            marks = claim_marks(getattr(func, "pytestmark", [])) or module_marks
             if marks:
                 names.add(claim_from_marker(marks[0], path.stem).name)
     return names

@@ -292,3 +292,42 @@ def pytest_runtest_logreport(report):
 ''')
     result = project("--seeds=3", "-k", "backwards", "-s")
     result.stdout.fnmatch_lines(["*PAYLOADS *seed0* ['item', 'observation']*"])
+
+
+SEQUENTIAL_CLAIM = '''
+import pytest
+from harness.observations import Arm
+
+NOISE = [0.3, -0.5, 0.2, 0.6, -0.4, -0.1, 0.5, -0.3]
+pytestmark = pytest.mark.claim("sequential", title="a planned claim", source="test",
+                               cells=(("lenet", "mnist"), ("lenet", "fashion_mnist")), looks=(3, 5, 8), min_seeds=3)
+
+
+def test_sequential(evidence, model, dataset, seed):
+    effect = 0.2 if dataset == "mnist" else 0.0  # a clear effect in one cell, none in the other
+    evidence.greater(Arm("a", 0.5 + effect + NOISE[seed] / 100 * (1 if dataset == "mnist" else 10)), Arm("b", 0.5))
+'''
+
+
+def test_seeds_auto_follows_the_sequential_plan(project, pytester):
+    pytester.makepyfile(test_sequential=SEQUENTIAL_CLAIM)
+    result = project("--seeds", "auto", "-n", "2", "-k", "sequential")
+    result.assert_outcomes(passed=2)  # one item per cell
+    cells = {c["cell"]["dataset"]: c for c in summary(pytester)["claims"][0]["cells"]}
+    assert cells["mnist"]["seeds"] == [0, 1, 2] and cells["mnist"]["verdict"] == "supported"
+    assert "stopped at look 1 of 3 (3 seeds), alpha 0.05 / 2 cells" in cells["mnist"]["reason"]
+    assert cells["fashion_mnist"]["seeds"] == list(range(8)) and cells["fashion_mnist"]["verdict"] == "inconclusive"
+    assert "no boundary crossed by 8 seeds" in cells["fashion_mnist"]["reason"]
+    fixed = project("--seeds", "8", "-k", "sequential")  # a fixed design at the plan's last look
+    fixed.assert_outcomes(passed=16)
+    assert not any(c["exploratory"] or c["sequential_family"] for c in summary(pytester)["claims"][0]["cells"])
+
+
+def test_more_seeds_than_planned_are_exploratory(project, pytester):
+    pytester.makepyfile(test_backwards=REFUTED_CLAIM.replace("min_seeds=3)", "min_seeds=3, seeds=3)"))
+    project("--seeds", "3", "-k", "backwards").assert_outcomes(passed=3)
+    assert not summary(pytester)["claims"][0]["cells"][0]["exploratory"]
+    project("--seeds", "4", "-k", "backwards").assert_outcomes(passed=4)
+    cell = summary(pytester)["claims"][0]["cells"][0]
+    assert cell["exploratory"] and "exploratory: 4 seeds" in cell["reason"]
+    assert "(exploratory)" in (pytester.path / "reports" / "summary.md").read_text()

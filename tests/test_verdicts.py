@@ -18,7 +18,9 @@ def test_clear_win_is_supported():
     cell = cells_for([obs(s, 0.90 + 0.001 * s, 0.85) for s in range(5)])["m-d"]
     assert cell.verdict == "supported"
     assert cell.a == pytest.approx([90.0, 90.1, 90.2, 90.3, 90.4]) and cell.seeds == [0, 1, 2, 3, 4]
-    assert "Holm p" in cell.reason and cell.ci_method == "t"
+    assert "Holm p" in cell.reason and cell.decided_by == ("support",)
+    low, high = cell.shown_interval
+    assert 0 < low < high  # the lower bound of the test for the claim, the upper of the test against it
 
 
 def test_clear_loss_is_refuted():
@@ -26,19 +28,30 @@ def test_clear_loss_is_refuted():
     assert cell.verdict == "refuted" and "other way" in cell.reason
 
 
-def test_established_equivalence_refutes_superiority_when_a_margin_is_stated():
+def test_a_difference_below_the_margin_is_negligible_not_refuted():
     diffs = [0.0005, -0.0004, 0.0002, -0.0001, 0.0003, 0.0, -0.0002, 0.0001]  # |d| < 0.05 pt
     rows = [obs(s, 0.85 + d, 0.85) for s, d in enumerate(diffs)]
-    assert cells_for(rows)["m-d"].verdict == "inconclusive"  # no margin: no way to refute
+    assert cells_for(rows)["m-d"].verdict == "inconclusive"  # no margin: nothing to call negligible
     cell = cells_for(rows, margin=1.0)["m-d"]
-    assert cell.verdict == "refuted" and "equivalent within ±1.0 pt (TOST)" in cell.reason
+    assert cell.verdict == "negligible" and "smaller than the 1.0 pt margin" in cell.reason
+    assert cell.shown_interval[1] < 1.0 and cell.decided_by == ("negligible",)
+
+
+def test_a_real_but_small_effect_is_supported_and_says_so():
+    diffs = [0.0030, 0.0031, 0.0029, 0.0030, 0.0032, 0.0028]  # +0.3 pt, tight: > 0 and < 1 pt
+    cell = cells_for([obs(s, 0.85 + d, 0.85) for s, d in enumerate(diffs)], margin=1.0)["m-d"]
+    assert cell.verdict == "supported" and "a real but small effect" in cell.reason
+    low, high = cell.shown_interval
+    assert 0 < low and high < 1.0
 
 
 def test_noise_is_inconclusive_with_numbers():
     diffs = [0.01, -0.01, 0.005, -0.004, 0.002]
     cell = cells_for([obs(s, 0.85 + d, 0.85) for s, d in enumerate(diffs)])["m-d"]
     assert cell.verdict == "inconclusive"
-    assert "95% CI" in cell.reason and "MDE" in cell.reason and "n = 5" in cell.reason
+    assert "bounds [" in cell.reason and "MDE" in cell.reason and "n = 5" in cell.reason
+    low, high = cell.shown_interval
+    assert low < 0 < high
 
 
 def test_two_sided_superiority_checks_the_sign():
@@ -55,6 +68,7 @@ def test_equivalence_rules():
     assert cells_for(tight, **eq)["m-d"].verdict == "supported"
     far_cell = cells_for(far, **eq)["m-d"]
     assert far_cell.verdict == "refuted" and "outside ±1.0 pt" in far_cell.reason
+    assert far_cell.shown_interval[0] > 1.0
     assert cells_for(wide, **eq)["m-d"].verdict == "inconclusive"
 
 
@@ -66,10 +80,10 @@ def test_noninferiority_rules():
     assert cells_for(much_worse, **ni)["m-d"].verdict == "refuted"
 
 
-def test_rank_tests_report_a_bootstrap_interval():
+def test_rank_tests_show_their_inverted_interval():
     cell = cells_for([obs(s, 0.90 + 0.001 * s, 0.85) for s in range(6)], test="wilcoxon")["m-d"]
-    assert cell.ci_method == "BCa bootstrap" and cell.verdict == "supported"
-    assert cell.p_raw == pytest.approx(1 / 64)
+    assert cell.verdict == "supported" and cell.p("support", adjusted=False) == pytest.approx(1 / 64)
+    assert cell.shown_interval[0] > 0
 
 
 def test_failed_run_makes_the_cell_invalid():
@@ -88,7 +102,8 @@ def test_holm_adjusts_across_cells():
     diffs = [0.004, 0.001, 0.006, -0.001, 0.005]  # one-sided p ~ 0.04 on its own
     rows = [obs(s, 0.85 + d, 0.85, cell=f"m-d{k}") for k in range(3) for s, d in enumerate(diffs)]
     for c in cells_for(rows).values():
-        assert c.p_raw < 0.05 and c.p_adjusted > 0.05 and c.verdict == "inconclusive"
+        assert c.p("support", adjusted=False) < 0.05 and c.p("support") > 0.05 and c.verdict == "inconclusive"
+        assert c.shown_interval[0] < 0  # the bound at the Holm level agrees
 
 
 def test_session_wide_family_is_stricter_than_per_claim():
@@ -99,8 +114,8 @@ def test_session_wide_family_is_stricter_than_per_claim():
     decide([per_claim["c1"], per_claim["c2"]])
     session = group_cells(rows, preregs)
     decide([session["c1"] + session["c2"]])
-    assert per_claim["c1"][0].p_adjusted == pytest.approx(per_claim["c1"][0].p_raw)
-    assert session["c1"][0].p_adjusted == pytest.approx(2 * session["c1"][0].p_raw)
+    assert per_claim["c1"][0].p("support") == pytest.approx(per_claim["c1"][0].p("support", adjusted=False))
+    assert session["c1"][0].p("support") == pytest.approx(2 * session["c1"][0].p("support", adjusted=False))
 
 
 def test_duplicate_seed_counts_once_and_count_line():
