@@ -48,3 +48,20 @@ def require_weights(model: str, weights: str) -> None:
     if spec.weights_on_disk is not None and spec.weights_on_disk():
         return  # found without importing torch (a damaged file still fails the run that loads it)
     _check("weights", model, lambda: spec.build(2, True, 0, 32))  # the real lookup: hub cache, then download
+
+
+def offline_reasons(dataset: str, data_dir: Path, model: str, weights: str) -> tuple[str, ...]:
+    """What a run would lack, found without importing torch or downloading anything (for --plan):
+    data neither cached, on disk nor downloadable; pretrained weights neither on disk nor downloadable."""
+    from harness.datasets import offline_reason
+    from harness.models import MODELS, WEIGHTS_HOST
+    from harness.network import unreachable
+
+    reasons = [r for r in (offline_reason(dataset, data_dir),) if r]
+    spec = MODELS.get(model)
+    if weights == "pretrained" and not (spec.weights_on_disk is not None and spec.weights_on_disk()):
+        offline = unreachable((WEIGHTS_HOST,))
+        if offline:
+            reasons.append(f"ImageNet weights for {model} are not on disk and cannot be downloaded ({offline}); "
+                           f"{spec.how_to_get}")
+    return tuple(reasons)

@@ -24,7 +24,6 @@ from harness.errors import UsageError
 KINDS = ("superiority", "equivalence", "noninferiority")
 TESTS = ("paired_t", "wilcoxon", "permutation")  # see harness.significance
 ALTERNATIVES = ("greater", "two-sided")
-RELATION_OF_KIND = {"superiority": "greater", "equivalence": "equivalent", "noninferiority": "noninferior"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,7 @@ class ClaimSpec:
     looks: tuple[int, ...] | None = None  # a group-sequential plan for --seeds auto: decide after these
     # many seeds, stopping a cell at the first look whose alpha-spending boundary it crosses
     spending: str = "obrien_fleming"  # the plan's alpha-spending function (harness.sequential)
+    effect: float | None = None  # smallest effect worth detecting, points, for planning seeds (None: the margin)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,8 +93,10 @@ def check_prereg(spec: ClaimSpec) -> None:
             raise UsageError(f"{where}: {name} must be a string, got {getattr(spec, name)!r}")
     if not is_number(spec.alpha):
         raise UsageError(f"{where}: alpha must be a number in (0, 1), got {spec.alpha!r}")
-    if spec.margin is not None and not (is_number(spec.margin) and math.isfinite(spec.margin) and spec.margin > 0):
-        raise UsageError(f"{where}: margin must be a finite positive number of accuracy points, got {spec.margin!r}")
+    for name in ("margin", "effect"):
+        value = getattr(spec, name)
+        if value is not None and not (is_number(value) and math.isfinite(value) and value > 0):
+            raise UsageError(f"{where}: {name} must be a finite positive number of accuracy points, got {value!r}")
     for name in ("min_seeds", "max_seeds", "seeds"):
         value = getattr(spec, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):

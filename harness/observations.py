@@ -14,6 +14,7 @@ from typing import Union
 
 from harness.claims import ClaimSpec
 from harness.config import RunRecord
+from harness.plan import RunRequest
 
 PROPERTY = "normclaims"  # the user_properties name of every payload
 
@@ -134,6 +135,13 @@ class Skip:
     reasons: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Requests:
+    """--plan: the runs an item asks for."""
+
+    requests: tuple[RunRequest, ...]
+
+
 @dataclass
 class ReportPayloads:
     """What one test report carries, parsed."""
@@ -142,11 +150,12 @@ class ReportPayloads:
     observations: list[Observation] = field(default_factory=list)
     extras: list[Extra] = field(default_factory=list)
     skip: Skip | None = None
+    requests: list[Requests] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------- the wire format
 def attach(item, payload) -> None:
-    """Append `payload` (ItemTag, Observation, Extra or Skip) to the item's user_properties as JSON."""
+    """Append `payload` (ItemTag, Observation, Extra, Skip or Requests) to the item's user_properties as JSON."""
     item.user_properties.append((PROPERTY, json.dumps(_encode(payload))))
 
 
@@ -162,6 +171,8 @@ def read_report(report) -> ReportPayloads:
             out.observations.append(payload)
         elif isinstance(payload, Extra):
             out.extras.append(payload)
+        elif isinstance(payload, Requests):
+            out.requests.append(payload)
         else:
             out.skip = payload
     return out
@@ -189,6 +200,8 @@ def _encode(payload) -> dict:
                 "title": payload.title, "kind": kind, "content": payload.content.__dict__}
     if isinstance(payload, Skip):
         return {"type": "skip", "reasons": list(payload.reasons)}
+    if isinstance(payload, Requests):
+        return {"type": "requests", "requests": [r.__dict__ for r in payload.requests]}
     raise TypeError(f"cannot attach {type(payload).__name__} to a test report")
 
 
@@ -208,4 +221,6 @@ def _decode(data: dict):
         else:
             content = Table(tuple(c["headers"]), tuple(tuple(row) for row in c["rows"]))
         return Extra(data["claim"], _cell(data["cell"]), data["seed"], data["title"], content)
+    if kind == "requests":
+        return Requests(tuple(RunRequest(**r) for r in data["requests"]))
     return Skip(tuple(data["reasons"]))

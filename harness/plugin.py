@@ -39,6 +39,7 @@ class Settings:
     models: list[str] | None
     datasets: list[str] | None
     worker: str
+    plan: bool = False  # --plan: list what the session would train, train nothing
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -46,6 +47,8 @@ STORE = pytest.StashKey[object]()
 USAGE_ERRORS = pytest.StashKey[list]()  # claim pre-registration problems found while collecting
 SPECS = pytest.StashKey[dict]()  # test function's node id -> its ClaimSpec, parsed once per collection
 ITEM_TAG = pytest.StashKey[ItemTag]()  # on each claim item: its claim, cell and seed
+REQUESTS = pytest.StashKey[list]()  # --plan: the runs an item asked for, in its current pass
+PLAN_PASS = pytest.StashKey[int]()  # --plan: which of the item's two passes is running
 WORKER_USAGE_ERROR = "normclaims_usage_error"
 MAX_SEEDS = 1000  # a bound on --seeds: each seed is a test item of every cell
 
@@ -79,6 +82,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--correction", metavar="SCOPE", default="claim", choices=("claim", "session"),
                     help="Holm adjustment across the cells of each claim, or across every cell of the session. "
                          "Default: %(default)r")
+    group.addoption("--plan", action="store_true", default=False,
+                    help="train nothing: list per claim and cell the runs the session needs, how many are in the "
+                         "store, the device-hours of the rest and the seeds each claim needs. Default: %(default)r")
     group.addoption("--report-dir", metavar="DIR", default="reports",
                     help="where summary.md and summary.json are written (relative to the rootdir). Default: %(default)r")
 
@@ -157,7 +163,7 @@ def read_settings(config: pytest.Config) -> Settings:
         fresh_after=fresh_after,
         models=name_list(opt("--models"), MODELS.get),
         datasets=name_list(opt("--datasets"), get_dataset),
-        worker=worker,
+        worker=worker, plan=opt("--plan"),
     )
 
 
@@ -256,6 +262,19 @@ def item_tag(item: pytest.Item, spec: ClaimSpec, sequential: bool) -> ItemTag:
     return ItemTag(spec, cell, seed, sequential=sequential and bool(spec.looks) and seed is None)
 
 
+def runnable(cell: Cell, settings: Settings) -> bool:
+    """Whether a cell's data and weights can be had here (checked without torch or a download): a
+    cell that will be skipped is not in its claim's family."""
+    from harness.availability import offline_reasons
+    from harness.models import MODELS
+
+    model, dataset = cell.get("model"), cell.get("dataset")
+    if model is None or dataset is None or model not in MODELS:
+        return True
+    weights = "pretrained" if MODELS.get(model).pretrain_norm is not None else "scratch"
+    return not offline_reasons(dataset, settings.data_dir, model, weights)
+
+
 @pytest.hookimpl(trylast=True)  # after -k and -m deselection: the Holm family is what runs
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Check every claim's pre-registration against this session (seeds, Holm family size) before
@@ -264,7 +283,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     settings = config.stash[SETTINGS]
     tagged = [(item, item_tag(item, specs[definition_id(item)], settings.sequential))
               for item in items if definition_id(item) in specs]
-    cells = Counter(tag.spec.name for _, tag in tagged if tag.seed in (0, None))
+    cells = Counter(tag.spec.name for _, tag in tagged if tag.seed in (0, None) and runnable(tag.cell, settings))
     session_family = sum(cells.values())
     family_of = {name: max(1, n if config.getoption("--correction") == "claim" else session_family)
                  for name, n in cells.items()}
@@ -294,11 +313,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function):
-    """A cell under its claim's sequential plan is one item: it calls the claim's test once per
-    seed, and after each look decides the cell from the seeds so far by the same rules the report
-    uses, stopping at the first boundary crossed."""
+    """Claim items that are more than one call of the test: a cell under its claim's sequential
+    plan (one call per seed, deciding after each look by the same rules as the report and stopping
+    at the first boundary crossed), and every claim item under --plan (two passes per seed)."""
     tag = pyfuncitem.stash.get(ITEM_TAG, None)
-    if tag is None or not tag.sequential:
+    plan = pyfuncitem.config.stash[SETTINGS].plan
+    if tag is None or not (tag.sequential or plan):
         return None
     import numpy as np
 
@@ -307,16 +327,40 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
     spec = tag.spec
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     diffs: list[float] = []
-    for seed in range(spec.looks[-1]):
-        evidence = Evidence(pyfuncitem, dataclasses.replace(tag, seed=seed))
-        pyfuncitem.obj(**{**args, "seed": seed, "evidence": evidence} if "evidence" in args else {**args, "seed": seed})
-        diffs += [100 * (o.a.value - o.b.value) for o in evidence.recorded]
+    for seed in range(spec.looks[-1]) if tag.sequential else [tag.seed]:
+        def call(seed=seed):
+            evidence = Evidence(pyfuncitem, dataclasses.replace(tag, seed=seed))
+            pyfuncitem.obj(**{**args, **({"seed": seed} if "seed" in args else {}),
+                              **({"evidence": evidence} if "evidence" in args else {})})
+            return evidence
+
+        if plan:
+            plan_passes(pyfuncitem, call)
+            continue
+        diffs += [100 * (o.a.value - o.b.value) for o in call().recorded]
         if seed + 1 in spec.looks and len(diffs) == seed + 1:
             verdict, *_ = sequential_rows(spec, np.asarray(diffs)[None, :], tag.family_size)
             if verdict[0] != "inconclusive":
                 log.info("%s %s: %s after %d seeds", spec.name, tag.cell.id, verdict[0], seed + 1)
                 break
     return True
+
+
+def plan_passes(item: pytest.Function, call) -> None:
+    """--plan: run the test twice with different stand-in values for the runs not in the store; a
+    run asked for in one pass only is dependent (its config follows other runs' results)."""
+    from harness.observations import Requests
+
+    passes: list[list] = []
+    try:
+        for plan_pass in (1, 2):
+            item.stash[PLAN_PASS], item.stash[REQUESTS] = plan_pass, []
+            passes.append(item.stash[REQUESTS])  # the fixture appends to this list
+            call()
+    finally:  # also when a pass skips: what was asked for until then is listed
+        both = set.intersection(*({r.key for r in p} for p in passes))
+        runs = {r.key: r for r in passes[0]}.values()  # the first pass's runs: one set of stand-ins
+        attach(item, Requests(tuple(dataclasses.replace(r, dependent=r.key not in both) for r in runs)))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -350,6 +394,9 @@ def finetune(request: pytest.FixtureRequest):
     device_type = "cuda" if settings.device.startswith("cuda") else "cpu"
     numerics = numerics_for(device_type, request.config.getoption("--compile"))
 
+    if settings.plan:
+        return plan_runs(request, settings, store, numerics)
+
     def run(*, model: str, dataset: str, norm: str, seed: int, **overrides) -> RunRecord:
         try:
             cfg, bad = make_config(model=model, dataset=dataset, norm=norm, seed=seed, profile=settings.profile,
@@ -375,6 +422,40 @@ def finetune(request: pytest.FixtureRequest):
         except Unavailable as exc:
             attach(request.node, Skip(exc.reasons))
             pytest.skip(str(exc))
+
+    return run
+
+
+def plan_runs(request: pytest.FixtureRequest, settings: Settings, store, numerics):
+    """--plan's finetune: a stored run as it is, a missing one as a PlannedRun, each request listed."""
+    from harness.availability import offline_reasons
+    from harness.datasets import get_dataset
+    from harness.plan import PlannedRun, RunRequest, run_images, stand_in
+    from harness.protocol import make_config
+
+    item = request.node
+
+    def run(*, model: str, dataset: str, norm: str, seed: int, **overrides) -> RunRecord:
+        try:
+            cfg, bad = make_config(model=model, dataset=dataset, norm=norm, seed=seed, profile=settings.profile,
+                                   numerics=numerics, **overrides), None
+        except UsageError as exc:
+            bad = str(exc)
+        if bad:
+            pytest.fail(f"bad run request in the claim: {bad}", pytrace=False)
+        found = store.lookup(cfg.key()) if store.path.exists() else None
+        if found is None:
+            reasons = offline_reasons(cfg.dataset, settings.data_dir, cfg.model, cfg.weights)
+            if reasons:
+                attach(item, Skip(reasons))
+                pytest.skip("; and ".join(reasons))
+        spec = get_dataset(cfg.dataset)
+        item.stash.setdefault(REQUESTS, []).append(RunRequest(
+            cfg.key(), cfg.model, cfg.dataset, cfg.resolution or spec.size, cfg.device_type,
+            run_images(cfg, spec.train_size, spec.test_size), found is not None))
+        if found is not None:
+            return found
+        return PlannedRun(cfg.key(), cfg, "planned", None, value=stand_in(cfg.key(), item.stash.get(PLAN_PASS, 0)))
 
     return run
 

@@ -44,6 +44,8 @@ class Reporter:
         self.extras: dict[str, dict[tuple, Extra]] = defaultdict(dict)  # claim -> (title, cell, seed) -> extra
         self.claims: list[ClaimReport] | None = None
         self.paths: list[Path] = []
+        self.requests: list[tuple[str, str, object]] = []  # --plan: (claim, cell id, RunRequest)
+        self.plan_text: str | None = None
 
     # ------------------------------------------------------------ collecting
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -57,6 +59,8 @@ class Reporter:
         name, cell_id = tag.spec.name, tag.cell.id
         self.specs.setdefault(name, tag.spec)
         self.tags.setdefault((name, tag.cell), tag)
+        for requests in payloads.requests:
+            self.requests += [(name, cell_id, r) for r in requests.requests]
         if report.when == "call" or (report.when == "setup" and report.skipped):
             for i, obs in enumerate(payloads.observations):
                 self.observations[(report.nodeid, i)] = obs
@@ -77,9 +81,12 @@ class Reporter:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.specs:
             return  # no claim ran (e.g. the harness's own tests): leave the report alone
+        from harness.plugin import SETTINGS
         from harness.verdicts import decide, group_cells
 
-        from harness.plugin import SETTINGS
+        if self.config.stash[SETTINGS].plan:
+            self.write_plan()
+            return
 
         grouped = group_cells(list(self.observations.values()), self.specs)
         profile_seeds = self.config.stash[SETTINGS].profile.seeds
@@ -109,6 +116,27 @@ class Reporter:
         self.write(self.header(claims), claims)
         if any(c.verdict == "refuted" for claim in claims for c in claim.cells) and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a refuted claim fails the session
+
+    def write_plan(self) -> None:
+        """--plan: the runs per claim and cell, their cost and the seeds each claim needs."""
+        from harness.plan import group_requests, render_plan, seeds_for_claim
+        from harness.plugin import SETTINGS, STORE
+
+        settings = self.config.stash[SETTINGS]
+        diffs: dict[tuple, list[float]] = defaultdict(list)
+        for obs in {(o.claim, o.cell, o.seed): o for o in self.observations.values()}.values():
+            if not obs.failures():
+                diffs[(obs.claim, obs.cell)].append(100 * (obs.a.value - obs.b.value))
+        families = {tag.spec.name: tag.family_size for tag in self.tags.values()}
+        seeds = {name: seeds_for_claim(spec, [d for (claim, _), d in diffs.items() if claim == name], families[name])
+                 for name, spec in self.specs.items()}
+        seeds_text = "auto (each claim's plan)" if settings.sequential else settings.seeds
+        header = (f"Profile {settings.profile.name} ({settings.profile.description}); seeds {seeds_text}; "
+                  f"store {settings.store_path}; nothing was trained.")
+        self.plan_text = render_plan(header, group_requests(self.requests), self.config.stash[STORE].measured_rates(),
+                                     seeds, self.skipped)
+        out_dir = Path(self.config.rootpath) / self.config.getoption("--report-dir")
+        self.paths = [atomic_write(out_dir / "plan.md", self.plan_text)]
 
     def header(self, claims: list[ClaimReport]) -> dict:
         from harness.plugin import SETTINGS
@@ -148,9 +176,15 @@ class Reporter:
                       atomic_write(out_dir / "summary.json", json.dumps(clean(summary_json(header, claims)), indent=1))]
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+        tr = terminalreporter
+        if self.plan_text is not None:
+            tr.section("normclaims plan")
+            for line in self.plan_text.splitlines()[2:]:
+                tr.write_line(line)
+            tr.write_line(f"plan: {self.paths[0]}")
+            return
         if self.claims is None:
             return
-        tr = terminalreporter
         tr.section("normclaims verdicts")
         for claim in self.claims:
             tr.write_line(f"{claim.spec.name}: {claim.count}")

@@ -515,34 +515,6 @@ def t_interval(d, confidence: float = 0.95) -> tuple[float, float]:
     return interval("paired_t", d, confidence, "two-sided")
 
 
-def _mean(x, axis=-1):
-    return np.mean(x, axis=axis)
-
-
-def bca_interval(d, confidence: float = 0.95, n_resamples: int = 9999, random_state=0) -> tuple[float, float]:
-    """Two-sided BCa bootstrap confidence interval of the mean of d (shape (n,)), resampling seeds
-    (the pairs) with replacement; scipy.stats.bootstrap with np.random.default_rng(random_state),
-    so the interval is deterministic.
-
-    n < 2 (or a NaN in d): (nan, nan). Zero spread: (mean, mean), since every resample has that
-    mean (scipy would warn and return NaN). With very few seeds the bootstrap distribution is
-    coarse and the interval undercovers; prefer t_interval for n < ~10."""
-    from scipy import stats
-
-    d = _diffs(d)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
-    if d.size < 2 or np.isnan(d).any():
-        return float("nan"), float("nan")
-    if np.ptp(d) == 0:
-        return float(d[0]), float(d[0])
-    res = stats.bootstrap((d,), _mean, vectorized=True, n_resamples=int(n_resamples),
-                          confidence_level=confidence, method="BCa",
-                          rng=np.random.default_rng(random_state))
-    ci = res.confidence_interval
-    return float(ci.low), float(ci.high)
-
-
 def min_attainable_p(test: str, n: int, alternative: str) -> float:
     """The smallest p-value `test` can return with n seeds (differences without zeros), so a claim
     whose alpha is below it can never be supported, whatever the data.

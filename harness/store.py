@@ -119,6 +119,23 @@ class RunStore:
             raise UsageError(f"run store {self.path} holds a damaged row for run {key[:12]} ({exc}); pass --rerun to retrain it") from None
         return RunRecord(key, config, row[1], result, row[3], cached=True, finished=row[4], host=row[5], worker=row[6])
 
+    def measured_rates(self) -> dict[tuple[str, int, str], float]:
+        """Training images/s of the finished runs, median per (model, side fed to it, device type)."""
+        import statistics
+
+        if not self.path.exists():
+            return {}
+        rates: dict[tuple[str, int, str], list[float]] = {}
+        for config, result in self._shared().execute("SELECT config, result FROM runs WHERE status = 'ok'"):
+            try:
+                cfg, res = json.loads(config), json.loads(result)
+                key = (cfg["model"], res["meta"]["resolution"], cfg["device_type"])
+            except (ValueError, TypeError, KeyError):
+                continue
+            if res.get("images_per_s"):
+                rates.setdefault(key, []).append(res["images_per_s"])
+        return {k: statistics.median(v) for k, v in rates.items()}
+
     # ------------------------------------------------------------------ leases
     def _lease_is_dead(self, host: str, pid: int, heartbeat: float) -> bool:
         if time.time() - heartbeat > LEASE_TTL_S:

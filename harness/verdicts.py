@@ -360,7 +360,8 @@ def reason(c: CellResult) -> str:
     if c.verdict == "refuted" and spec.kind == "superiority":
         return f"{numbers}: significantly the other way; {bound_text(against, 'upper')} < 0; Holm p = {against.p_adjusted:.3g}"
     if c.verdict == "negligible":
-        return f"{numbers}: smaller than the {m} pt margin; {bound_text(small, 'upper')} < {m}; Holm p = {small.p_adjusted:.3g}"
+        return (f"{numbers}: no effect of the {m} pt margin in the claimed direction; {bound_text(small, 'upper')} "
+                f"< {m}; Holm p = {small.p_adjusted:.3g} (an effect the other way is not established)")
     if c.verdict == "supported" and spec.kind == "equivalence":
         return (f"{numbers}; bounds [{low:+.2f}, {high:+.2f}] at level {support.level:.3g} within ±{m} pt; "
                 f"TOST {holm_p} < {spec.alpha}")

@@ -331,3 +331,44 @@ def test_more_seeds_than_planned_are_exploratory(project, pytester):
     cell = summary(pytester)["claims"][0]["cells"][0]
     assert cell["exploratory"] and "exploratory: 4 seeds" in cell["reason"]
     assert "(exploratory)" in (pytester.path / "reports" / "summary.md").read_text()
+
+
+DEPENDENT_CLAIM = f'''
+import pytest
+
+pytestmark = pytest.mark.claim("pick", title="the best of three, then one more", source="test",
+                               cells=(("lenet", "folder:{FASHION_TINY}"),), min_seeds=2)
+
+
+def test_pick(finetune, evidence, model, dataset, seed):
+    runs = {{lr: finetune(model=model, dataset=dataset, norm="dataset", seed=seed, batch_size=32, lr=lr)
+            for lr in (1e-3, 3e-3, 1e-2)}}
+    best = max(runs, key=lambda lr: runs[lr].accuracy)
+    again = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, batch_size=32, lr=best, epochs=2)
+    evidence.greater(again, runs[best])
+'''
+
+
+def test_plan_trains_nothing_and_counts_what_a_session_would(project, pytester):
+    pytester.makepyfile(test_pick=DEPENDENT_CLAIM)
+    pytester.makeconftest("""
+import sys
+def pytest_unconfigure(config):
+    print("TORCH_IMPORTED", "torch" in sys.modules)
+""")
+    result = project("--seeds", "2", "--plan", "-k", "pick or tiny")
+    assert result.ret == 0
+    assert not (pytester.path / ".normclaims").exists()  # no store: nothing trained, nothing written to it
+    result.stdout.fnmatch_lines(["*normclaims plan*", "*TORCH_IMPORTED False*"])
+    plan = (pytester.path / "reports" / "plan.md").read_text()
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in plan.split("Per cell:")[0].splitlines() if line.startswith("| ") and "claim" not in line}
+    # pick: 3 runs per seed plus one chosen from their results (dependent); tiny: 2 per seed
+    assert rows["pick"][:5] == ["1", "8", "0", "8", "2"] and rows["tiny"][:5] == ["1", "4", "0", "4", "0"]
+    assert rows["tiny"][5] == "unknown"  # no finished run to measure a speed from
+    assert "unknown (no paired seeds in the store)" not in rows["tiny"][6]  # no target effect: said so
+    project("--seeds", "2", "-k", "test_tiny_claim").assert_outcomes(passed=2)
+    again = project("--seeds", "2", "--plan", "-k", "test_tiny_claim")
+    again.stdout.fnmatch_lines(["*| tiny * 1 * 4 * 4 * 0 * 0 *"])
+    more = project("--seeds", "3", "--plan", "-k", "test_tiny_claim")  # one more seed: 2 runs, at the measured speed
+    more.stdout.fnmatch_lines(["*| tiny * 1 * 6 * 4 * 2 * 0 * 0.0*"])

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from harness.significance import (
-    TESTS, _interval_rows, _noninferiority_rows, _p_rows, _tost_rows, attainable, bca_interval, holm, interval,
+    TESTS, _interval_rows, _noninferiority_rows, _p_rows, _tost_rows, attainable, holm, interval,
     min_attainable_p, minimum_detectable_effect, noninferiority, p_value, paired_t, permutation, prob_greater,
     summarize, t_interval, tost, wilcoxon,
 )
@@ -210,27 +210,6 @@ def test_tost_and_noninferiority_reject_bad_margins():
         noninferiority([1.0, 2.0, 3.0], -0.5)
     with pytest.raises(ValueError, match="available tests"):
         tost([1.0, 2.0, 3.0], 1.0, "z_test")
-
-
-def test_bca_interval_properties():
-    d = np.array([0.3, -0.2, 1.1, 0.8, 0.4, 0.9, -0.5, 0.6, 1.4, 0.2])
-    low, high = bca_interval(d)
-    assert low < d.mean() < high
-    assert d.min() < low and high < d.max()  # narrower than the range of the seeds
-    assert (low, high) == bca_interval(d)  # fixed random state: deterministic
-    assert bca_interval(d, random_state=1) != (low, high)
-    assert bca_interval(d, random_state=1) == pytest.approx((low, high), abs=0.05)
-    low50, high50 = bca_interval(d, confidence=0.5)
-    assert low < low50 < high50 < high
-    t_low, t_high = t_interval(d)
-    assert (low, high) == pytest.approx((t_low, t_high), abs=0.15)  # near-normal data: close to t
-
-
-def test_bca_interval_degenerate_inputs():
-    assert all(math.isnan(x) for x in bca_interval([1.0]))
-    assert bca_interval([0.7, 0.7, 0.7]) == (0.7, 0.7)  # every resample has the same mean
-    with pytest.raises(ValueError):
-        bca_interval([1.0, 2.0], confidence=1.5)
 
 
 def test_min_attainable_p_values():

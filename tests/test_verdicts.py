@@ -33,7 +33,7 @@ def test_a_difference_below_the_margin_is_negligible_not_refuted():
     rows = [obs(s, 0.85 + d, 0.85) for s, d in enumerate(diffs)]
     assert cells_for(rows)["m-d"].verdict == "inconclusive"  # no margin: nothing to call negligible
     cell = cells_for(rows, margin=1.0)["m-d"]
-    assert cell.verdict == "negligible" and "smaller than the 1.0 pt margin" in cell.reason
+    assert cell.verdict == "negligible" and "no effect of the 1.0 pt margin in the claimed direction" in cell.reason
     assert cell.shown_interval[1] < 1.0 and cell.decided_by == ("negligible",)
 
 
