@@ -387,7 +387,7 @@ def finetune(request: pytest.FixtureRequest):
     Returns the stored run when there is one; otherwise trains it (once across workers) and
     stores it. Skips the test when data or weights are unavailable, saying how to get them.
     """
-    from harness.protocol import make_config, numerics_for
+    from harness.protocol import numerics_for
 
     settings: Settings = request.config.stash[SETTINGS]
     store = request.config.stash[STORE]
@@ -398,13 +398,7 @@ def finetune(request: pytest.FixtureRequest):
         return plan_runs(request, settings, store, numerics)
 
     def run(*, model: str, dataset: str, norm: str, seed: int, **overrides) -> RunRecord:
-        try:
-            cfg, bad = make_config(model=model, dataset=dataset, norm=norm, seed=seed, profile=settings.profile,
-                                   numerics=numerics, **overrides), None
-        except UsageError as exc:
-            bad = str(exc)
-        if bad:  # failed outside the except block: one line, no chained traceback
-            pytest.fail(f"bad run request in the claim: {bad}", pytrace=False)
+        cfg = requested_config(settings, numerics, model=model, dataset=dataset, norm=norm, seed=seed, **overrides)
 
         def available(c):
             from harness.availability import require
@@ -426,23 +420,29 @@ def finetune(request: pytest.FixtureRequest):
     return run
 
 
+def requested_config(settings: Settings, numerics, **request):
+    """The RunConfig a claim asks for; a bad request fails the item with one line."""
+    from harness.protocol import make_config
+
+    try:
+        cfg, bad = make_config(profile=settings.profile, numerics=numerics, **request), None
+    except UsageError as exc:
+        bad = str(exc)
+    if bad:  # failed outside the except block: one line, no chained traceback
+        pytest.fail(f"bad run request in the claim: {bad}", pytrace=False)
+    return cfg
+
+
 def plan_runs(request: pytest.FixtureRequest, settings: Settings, store, numerics):
     """--plan's finetune: a stored run as it is, a missing one as a PlannedRun, each request listed."""
     from harness.availability import offline_reasons
     from harness.datasets import get_dataset
     from harness.plan import PlannedRun, RunRequest, run_images, stand_in
-    from harness.protocol import make_config
 
     item = request.node
 
     def run(*, model: str, dataset: str, norm: str, seed: int, **overrides) -> RunRecord:
-        try:
-            cfg, bad = make_config(model=model, dataset=dataset, norm=norm, seed=seed, profile=settings.profile,
-                                   numerics=numerics, **overrides), None
-        except UsageError as exc:
-            bad = str(exc)
-        if bad:
-            pytest.fail(f"bad run request in the claim: {bad}", pytrace=False)
+        cfg = requested_config(settings, numerics, model=model, dataset=dataset, norm=norm, seed=seed, **overrides)
         found = store.lookup(cfg.key()) if store.path.exists() else None
         if found is None:
             reasons = offline_reasons(cfg.dataset, settings.data_dir, cfg.model, cfg.weights)
