@@ -36,10 +36,12 @@ class RunConfig:
     epochs: int = 100  # passes over the training subset
     eval_every: int = 1  # evaluate on the test subset every this many epochs (the last is always evaluated)
     bn_recalibration: bool = False  # re-estimate BatchNorm running stats on the train subset before each evaluation
-    train: bool = True  # False: evaluate the freshly built model without a single step (source 002's zero-shot scan)
+    train: bool = True  # False: evaluate the freshly built model without a single step
     evaluate_on: str = "test"  # "test", or "val": a fixed part of the train split, disjoint from the training subset
     init_scale: tuple[float, float] | None = None  # multipliers of the first conv's initial (weight, bias)
     test_resolutions: tuple[int, ...] = ()  # extra evaluations at these sides after training (metrics "test@R")
+    test_norms: tuple[str, ...] = ()  # extra evaluations of the trained network with these input normalizations
+    # instead of its own (metrics "norm@SPEC"): a trained network under shifted normalization, source 002's scan
     fixres_epochs: int = 0  # FixRes: epochs training only the classifier at fixres_resolution, test preprocessing,
     # the last BatchNorm re-estimating its running statistics, everything else frozen (metric "fixres@R")
     fixres_resolution: int | None = None  # side for the FixRes stage
@@ -50,8 +52,10 @@ class RunConfig:
     profile: str = "quick"  # the profile that set the budget fields above
 
     def key(self) -> str:
-        """sha256 of the sorted JSON of every field plus the harness version: the store's key."""
-        payload = {"harness_version": HARNESS_VERSION, **dataclasses.asdict(self)}
+        """sha256 of the sorted JSON of every field plus the harness version: the store's key. A
+        field added after runs were stored is left out at its default, so their keys stay valid."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
+        payload = {"harness_version": HARNESS_VERSION, **fields}
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -64,6 +68,7 @@ class RunConfig:
         if data.get("init_scale") is not None:
             data["init_scale"] = tuple(data["init_scale"])
         data["test_resolutions"] = tuple(data.get("test_resolutions", ()))
+        data["test_norms"] = tuple(data.get("test_norms", ()))
         return cls(**data)
 
     def label(self) -> str:
@@ -82,6 +87,8 @@ class RunConfig:
         for name in ("train_subset", "test_subset", "resolution", "fixres_resolution"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), MIN_SIDE if name.endswith("resolution") else 1)
+        if not (isinstance(self.test_norms, tuple) and all(isinstance(n, str) for n in self.test_norms)):
+            raise UsageError(f"run setting test_norms={self.test_norms!r}: expected a tuple of normalization specs")
         if not isinstance(self.test_resolutions, tuple):
             raise UsageError(f"run setting test_resolutions={self.test_resolutions!r}: expected a tuple of sides")
         for side in self.test_resolutions:
@@ -103,6 +110,9 @@ class RunConfig:
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"run setting {name}={getattr(self, name)!r}: expected True or False")
 
+
+# fields added after runs were stored, with their defaults: left out of the key at the default
+ADDED_FIELDS = {"test_norms": ()}
 
 # the settings with a fixed set of values, and those values
 CHOICES = {
@@ -169,6 +179,11 @@ class RunRecord:
     @property
     def ok(self) -> bool:
         return self.status == "ok" and self.result is not None
+
+    @property
+    def failed(self) -> bool:
+        """The run was trained and produced no valid result (not merely missing)."""
+        return self.status == "failed"
 
     @property
     def accuracy(self) -> float | None:

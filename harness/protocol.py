@@ -71,6 +71,8 @@ def make_config(
         raise UsageError(f"unknown run setting(s) {', '.join(unknown)}; RunConfig has {', '.join(sorted(fields))}")
     cfg = dataclasses.replace(base, **overrides)
     cfg.check()
+    for spec_text in cfg.test_norms:
+        check_spec(spec_text)
     if weights == "pretrained" and spec.pretrain_norm is None:
         raise UsageError(f"model {model} has no pretrained weights: pass weights='scratch'")
     if "bn_recalibration" not in overrides:

@@ -5,6 +5,7 @@ tensor ops there; the loss is summed on the device and read once per epoch.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import time
@@ -47,6 +48,7 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
     log = train_loop(run, cfg, gen, progress) if cfg.train else TrainLog()
     final = log.history[-1]["test_accuracy"] if cfg.train else evaluate(run)
     metrics = {f"test@{r}": evaluate(run, r) for r in cfg.test_resolutions}
+    metrics.update(shifted_evaluations(run, cfg, data_dir))
     meta_fixres = {}
     if cfg.fixres_epochs:
         metrics[f"fixres@{cfg.fixres_resolution}"], meta_fixres = fixres_stage(run, cfg, gen)
@@ -100,6 +102,21 @@ class TrainLog:
     seconds: float = 0.0  # time in the training loop, evaluation excluded
 
 
+def norm_context(cfg: RunConfig, data_dir: Path) -> NormContext:
+    """What a normalization spec resolves against: the dataset's statistics, the weights' own."""
+    model_spec = MODELS.get(cfg.model)
+    pretrain = model_spec.pretrain_norm if cfg.weights == "pretrained" else None
+    return NormContext(lambda est: dataset_stats(cfg.dataset, data_dir, est), pretrain, cfg.model)
+
+
+def shifted_evaluations(run: RunState, cfg: RunConfig, data_dir: Path) -> dict[str, float]:
+    """The trained network evaluated with other input normalizations, as it is (no BatchNorm
+    re-estimation): metrics "norm@SPEC"."""
+    ctx = norm_context(cfg, data_dir)
+    return {f"norm@{spec}": evaluate(dataclasses.replace(run, normalize=make_normalizer(resolve(spec, ctx), run.in_ch, run.dev)))
+            for spec in cfg.test_norms}
+
+
 def setup_run(cfg: RunConfig, dev: torch.device, data_dir: Path) -> RunState:
     """Data, normalization (resolved to numbers) and model, on the device."""
     model_spec, data_spec = MODELS.get(cfg.model), get_dataset(cfg.dataset)
@@ -108,8 +125,7 @@ def setup_run(cfg: RunConfig, dev: torch.device, data_dir: Path) -> RunState:
     in_ch = model_spec.in_channels
     if in_ch == 1 and xtr.shape[1] != 1:
         raise UsageError(f"model {cfg.model} takes grayscale images; {cfg.dataset} is RGB")
-    pretrain = model_spec.pretrain_norm if cfg.weights == "pretrained" else None
-    norm = resolve(cfg.norm, NormContext(lambda est: dataset_stats(cfg.dataset, data_dir, est), pretrain, cfg.model))
+    norm = resolve(cfg.norm, norm_context(cfg, data_dir))
     normalize = make_normalizer(norm, in_ch, dev)
     model = build_model(cfg, model_spec, num_classes, side, dev)
     bn_layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]

@@ -128,3 +128,19 @@ def test_profiles_hold_the_budget_rules():
     assert lenet_002(quick)["train_subset"] == 1000 and "epochs" not in lenet_002(quick)
     assert [len(axis) for axis in mean_std_grid(paper)] == [15, 15] and len(mean_std_grid(quick)[0]) == 3
     assert (quick.fixres_epochs, paper.fixres_epochs) == (1, 5)
+
+
+def test_a_field_added_later_keeps_the_stored_keys():
+    """Runs stored before test_norms existed keep their keys: the field is left out at its default."""
+    import hashlib
+    import json
+
+    from harness import HARNESS_VERSION
+
+    c = cfg()
+    before = {k: v for k, v in dataclasses.asdict(c).items() if k != "test_norms"}
+    text = json.dumps({"harness_version": HARNESS_VERSION, **before}, sort_keys=True, separators=(",", ":"))
+    assert c.key() == hashlib.sha256(text.encode()).hexdigest()
+    assert cfg(test_norms=("dataset",)).key() != c.key()
+    with pytest.raises(UsageError, match="did you mean 'dataset'"):
+        cfg(test_norms=("datset",))

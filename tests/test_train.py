@@ -220,3 +220,11 @@ def test_the_plateau_schedule_keeps_the_lowered_learning_rate(data_dir, monkeypa
     assert [h["lr"] for h in r.history] == pytest.approx([1.0, 0.1, 0.01])
     cosine = finetune(cfg(epochs=2, lr=0.01), "cpu", data_dir)
     assert cosine.history[0]["lr"] == pytest.approx(0.005) and cosine.history[1]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_shifted_normalizations_evaluate_the_trained_network(data_dir):
+    """test_norms evaluates the network as trained: at its own normalization it reproduces the run's
+    accuracy; far from it, it does worse (source 002's scan of a trained network)."""
+    r = finetune(cfg(epochs=2, test_norms=("dataset", "fixed:-2/0.02")), "cpu", data_dir, threads=1)
+    assert r.metrics["norm@dataset"] == r.accuracy
+    assert r.metrics["norm@fixed:-2/0.02"] < r.accuracy - 0.2
