@@ -257,7 +257,7 @@ PROFILES: dict[str, Profile] = {
             "paper",
             "source 000's protocol: Adam 1e-3, batch 256, cosine, 100 epochs, full data, 5 seeds",
             epochs=100, train_subset=None, test_subset=None, batch_size=256, seeds=5, eval_every=1,
-            grid_size=15, lenet_epochs=15, fixres_epochs=5,
+            grid_size=15, lenet_epochs=30, fixres_epochs=5,
         ),
     )
 }

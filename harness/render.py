@@ -10,7 +10,7 @@ from tabulate import tabulate
 
 from harness.claims import ClaimSpec
 from harness.figures import ReportTable
-from harness.observations import Extra
+from harness.observations import Cell, Extra
 from harness.verdicts import CellResult, count_line
 
 
@@ -28,7 +28,7 @@ class ClaimReport:
 
     spec: ClaimSpec
     cells: list[CellResult]
-    skipped: dict[str, tuple[str, ...]]  # cell id -> what it lacks, each with how to get it
+    skipped: dict[Cell, tuple[str, ...]]  # cell -> what it lacks, each with how to get it
     errors: dict[str, str]  # cell id -> why an item of it failed without an observation
     extras: list[Extra]
     cost: Cost
@@ -95,8 +95,9 @@ def cell_rows(cells: list[CellResult]) -> list[list]:
     rows = []
     for c in cells:
         s = c.summary
+        source = source_text(source_figure(c.spec.name, c.cell))
         if s is None:
-            rows.append([c.cell_id, len(c.a), "–", "–", "–", "–", "–", "–", "–", "–", VERDICT_MARK[c.verdict]])
+            rows.append([c.cell_id, len(c.a), "–", "–", "–", "–", "–", "–", "–", "–", VERDICT_MARK[c.verdict], source])
             continue
         low, high = c.shown_interval
         rows.append([
@@ -105,6 +106,7 @@ def cell_rows(cells: list[CellResult]) -> list[list]:
             num(c.p("support", adjusted=False), ".3g"), num(c.p("support"), ".3g"), num(c.p("against"), ".3g"),
             f"{s.prob_a_wins:.2f}", num(s.mde),
             VERDICT_MARK[c.verdict] + (" (outlier)" if c.outliers else "") + (" (exploratory)" if c.exploratory else ""),
+            source,
         ])
     return rows
 
@@ -130,14 +132,73 @@ def matrix(cells: list[CellResult]) -> str | None:
     return tabulate(rows, headers=["model", *datasets], tablefmt="github")
 
 
-def by_reason(skipped: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
-    """cell -> reasons, as reason -> cells: one missing dataset or checkpoint skips many cells,
+def by_reason(skipped: dict[Cell, tuple[str, ...]]) -> dict[str, list[str]]:
+    """cell -> reasons, as reason -> cell ids: one missing dataset or checkpoint skips many cells,
     and a cell may lack both its data and its weights."""
     grouped: dict[str, list[str]] = {}
     for cell, reasons in skipped.items():
         for reason in reasons:
-            grouped.setdefault(reason, []).append(cell)
+            grouped.setdefault(reason, []).append(cell.id)
     return grouped
+
+
+def source_figure(claim: str, cell: Cell):
+    """What the source reports for this claim's cell (harness.source_figures), or None."""
+    from harness.source_figures import figure_for
+
+    model, dataset = cell.get("model"), cell.get("dataset")
+    return figure_for(claim, model, dataset) if model and dataset else None
+
+
+def source_text(fig) -> str:
+    """The source's figure in a cell of the verdict table, e.g. "87.88 vs 87.98 (-0.10), 000 Table 2"."""
+    if fig is None:
+        return "–"
+    if fig.a is not None and fig.b is not None:
+        values = f"{fig.a:.2f} vs {fig.b:.2f} ({fig.difference:+.2f})"
+    elif fig.difference is not None:
+        values = f"{fig.difference:+.2f}"
+    else:
+        values = "no number"
+    return f"{values}, {fig.source}"
+
+
+def note_parts(note: str) -> list[str]:
+    """A note's clauses (split at "; " outside parentheses, a quoted "'('" not counting), so
+    clauses shared by cells print once."""
+    text = note.replace("'('", "\0")
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and text.startswith("; ", i):
+            parts.append(text[start:i])
+            start = i + 2
+    return [p.replace("\0", "'('") for p in parts + [text[start:]]]
+
+
+def source_tables(claim: ClaimReport) -> list[str]:
+    """The source's figures beside ours: one table per source table (its metric and budget said
+    once), skipped cells included with the source's value in place of ours, notes once each."""
+    ours = {c.cell_id: c for c in claim.cells}
+    found = [(c, source_figure(claim.spec.name, c)) for c in [c.cell for c in claim.cells] + list(claim.skipped)]
+    groups: dict[tuple, list] = {}
+    for cell, fig in found:
+        if fig is not None:
+            groups.setdefault((fig.source, fig.metric, fig.budget), []).append((cell, fig))
+    out = []
+    for (source, metric, budget), items in groups.items():
+        rows = []
+        for cell, fig in items:
+            c = ours.get(cell.id)
+            mine = (f"{c.summary.mean_diff:+.2f} ({c.verdict})" if c is not None and c.summary is not None
+                    else "skipped here" if c is None else c.verdict)
+            rows.append([cell.id, num(fig.a), num(fig.b), num(fig.difference, "+.2f"), mine])
+        out += ["", f"Source {source}: {metric}; {budget}.", "",
+                tabulate(rows, headers=["cell", "source a (%)", "source b (%)", "source a − b", "ours a − b"],
+                         tablefmt="github", disable_numparse=True)]
+        notes = dict.fromkeys(part for _, fig in items if fig.note for part in note_parts(fig.note))
+        out += [f"- {note}" for note in notes]
+    return out
 
 
 def render_markdown(header: dict, claims: list[ClaimReport]) -> str:
@@ -164,7 +225,7 @@ def render_markdown(header: dict, claims: list[ClaimReport]) -> str:
         if cells:
             out += ["", tabulate(cell_rows(cells), tablefmt="github", headers=[
                 "cell", "n", f"a: {claim.a_label} (%)", f"b: {claim.b_label} (%)", "a − b [Holm bounds]",
-                "p", "p Holm", "p against", "P(a>b)", "MDE", "verdict"])]
+                "p", "p Holm", "p against", "P(a>b)", "MDE", "verdict", "source: a vs b (a − b)"])]
             out += ["", "Why:", ""]
             out += [f"- {c.cell_id}: **{c.verdict}** — {c.reason}" for c in cells]
             grid = matrix(cells)
@@ -174,6 +235,7 @@ def render_markdown(header: dict, claims: list[ClaimReport]) -> str:
             out += ["", f"{table.title}:", "", tabulate(table.rows, headers=table.headers, tablefmt="github")]
         for figure in claim.figures:
             out += ["", f"![{figure.stem}]({figure.name})"]
+        out += source_tables(claim)
         if claim.skipped:
             out += ["", "Skipped cells:", ""]
             out += [f"- {', '.join(cells)}: {reason}" for reason, cells in by_reason(claim.skipped).items()]
@@ -193,6 +255,7 @@ def cell_json(c: CellResult) -> dict:
         "cell": c.cell.as_dict(), "a_label": c.a_label, "b_label": c.b_label, "seeds": c.seeds, "a": c.a, "b": c.b,
         "summary": dataclasses.asdict(s) if s else None, "bounds": list(c.shown_interval), "ci95": list(c.ci95),
         "tests": {name: dataclasses.asdict(t) for name, t in c.tests.items()}, "decided_by": list(c.decided_by),
+        "source": dataclasses.asdict(fig) if (fig := source_figure(c.spec.name, c.cell)) else None,
         "outlier_seeds": c.outliers, "exploratory": c.exploratory, "sequential_family": c.sequential_family,
         "look": c.look,
         "verdict": c.verdict, "reason": c.reason, "failures": c.failures, "runs": [r.to_dict() for r in c.runs],
@@ -206,7 +269,8 @@ def summary_json(header: dict, claims: list[ClaimReport]) -> dict:
         "a_label": c.a_label, "b_label": c.b_label, "count": c.count,
         "pooled": dataclasses.asdict(c.pooled) if c.pooled else None,
         "cells": [cell_json(x) for x in c.cells],
-        "skipped": {cell: list(reasons) for cell, reasons in c.skipped.items()},
+        "skipped": {cell.id: {"reasons": list(reasons), "source": dataclasses.asdict(fig) if (
+            fig := source_figure(c.spec.name, cell)) else None} for cell, reasons in c.skipped.items()},
         "errors": c.errors,
         "tables": [dataclasses.asdict(t) for t in c.tables],
         "cost": dataclasses.asdict(c.cost),

@@ -20,7 +20,7 @@ import pytest
 
 from harness.claims import ClaimSpec
 from harness.files import atomic_file
-from harness.observations import Extra, ItemTag, Observation, read_report
+from harness.observations import Cell, Extra, ItemTag, Observation, read_report
 from harness.render import ClaimReport, Cost
 
 def all_runs(claims: list[ClaimReport]):
@@ -39,7 +39,7 @@ class Reporter:
         self.specs: dict[str, ClaimSpec] = {}
         self.tags: dict[tuple[str, object], ItemTag] = {}  # (claim, cell) -> a tag of its items
         self.observations: dict[tuple[str, int], Observation] = {}  # (nodeid, index in the report) -> observation
-        self.skipped: dict[str, dict[str, tuple[str, ...]]] = defaultdict(dict)  # claim -> cell id -> reasons
+        self.skipped: dict[str, dict[Cell, tuple[str, ...]]] = defaultdict(dict)  # claim -> cell -> reasons
         self.errors: dict[str, dict[str, str]] = defaultdict(dict)
         self.extras: dict[str, dict[tuple, Extra]] = defaultdict(dict)  # claim -> (title, cell, seed) -> extra
         self.claims: list[ClaimReport] | None = None
@@ -70,7 +70,7 @@ class Reporter:
             else:
                 text = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
                 reasons = (text.removeprefix("Skipped: "),)
-            self.skipped[name][cell_id] = reasons
+            self.skipped[name][tag.cell] = reasons
         elif report.failed and not payloads.observations:
             message = getattr(report.longrepr, "reprcrash", None)
             text = message.message if message is not None else str(report.longrepr).splitlines()[-1]
@@ -107,7 +107,7 @@ class Reporter:
             decided = {c.cell_id for c in cells}
             claims.append(ClaimReport(
                 spec=self.specs[name], cells=cells,
-                skipped={k: v for k, v in self.skipped[name].items() if k not in decided},
+                skipped={k: v for k, v in self.skipped[name].items() if k.id not in decided},
                 errors=dict(self.errors[name]), extras=list(self.extras[name].values()),
                 cost=Cost(runs=len(runs), trained=sum(not r.cached for r in runs), cached=sum(r.cached for r in runs),
                           device_seconds=sum(r.result.wall_s for r in runs if r.result)),
@@ -134,7 +134,8 @@ class Reporter:
         header = (f"Profile {settings.profile.name} ({settings.profile.description}); seeds {seeds_text}; "
                   f"store {settings.store_path}; nothing was trained.")
         self.plan_text = render_plan(header, group_requests(self.requests), self.config.stash[STORE].measured_rates(),
-                                     seeds, self.skipped)
+                                     seeds, {claim: {c.id: r for c, r in by_cell.items()}
+                                             for claim, by_cell in self.skipped.items()})
         out_dir = Path(self.config.rootpath) / self.config.getoption("--report-dir")
         self.paths = [atomic_write(out_dir / "plan.md", self.plan_text)]
 

@@ -88,6 +88,8 @@ def test_report_has_the_figures_and_tables(smoke_session):
     assert "std estimates of each dataset's train split" in md
     assert "| mnist " in md and "| fashion_mnist " in md
     assert "0.3081" in md and "0.3015" in md  # MNIST's exact and weak std
+    assert "000 Table 1: pixel mean and std" in md and "contradicts the source's own stats.py" in md
+    assert "| resnet18-cifar10              | 87.88 " in md  # the source's figure for a cell skipped here
 
 
 def test_guards_hold_in_the_catalogue(smoke_session):

@@ -124,7 +124,7 @@ def test_profiles_hold_the_budget_rules():
     quick, paper = PROFILES["quick"], PROFILES["paper"]
     assert recipe_for("resnet18", quick, scan=True) == {"train_subset": 1000, "epochs": 1}
     assert recipe_for("resnet18", paper, scan=True) == {} and recipe_for("resnet18", quick) == {}
-    assert lenet_002(paper)["epochs"] == 15 and "train_subset" not in lenet_002(paper)
+    assert lenet_002(paper)["epochs"] == 30 and "train_subset" not in lenet_002(paper)
     assert lenet_002(quick)["train_subset"] == 1000 and "epochs" not in lenet_002(quick)
     assert [len(axis) for axis in mean_std_grid(paper)] == [15, 15] and len(mean_std_grid(quick)[0]) == 3
     assert (quick.fixres_epochs, paper.fixres_epochs) == (1, 5)

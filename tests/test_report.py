@@ -40,8 +40,8 @@ def test_figures_tables_and_markdown(tmp_path: Path):
     grid = next(t for t in tables if t.title.startswith("grid"))
     assert grid.rows[0] == (0.0, 11.0, 20.0)  # averaged over the two seeds
     claim.figures, claim.tables = figures, tables
-    claim.skipped = {"resnet18-cifar10": ("no CIFAR-10 here", "no resnet18 weights"),
-                     "resnet50-cifar10": ("no CIFAR-10 here",), "resnet18-svhn": ("no SVHN here", "no resnet18 weights")}
+    claim.skipped = {cell("resnet18-cifar10"): ("no CIFAR-10 here", "no resnet18 weights"),
+                     cell("resnet50-cifar10"): ("no CIFAR-10 here",), cell("resnet18-svhn"): ("no SVHN here", "no resnet18 weights")}
     md = render_markdown({"correction": "Holm across the cells of each claim"}, [claim])
     assert "![c-curves](c-curves.png)" in md and "| mnist" in md and "mean \\ std" in md
     assert ("- resnet18-cifar10, resnet50-cifar10: no CIFAR-10 here\n- resnet18-cifar10, resnet18-svhn: no resnet18 "
@@ -70,3 +70,15 @@ def test_report_files_are_readable_and_foreign_figures_stay(tmp_path: Path):
     finally:
         os.umask(umask)
     assert written.read_text() == "# report\n" and written.stat().st_mode & 0o777 == 0o644
+
+
+def test_the_sources_figures_stand_beside_ours_also_for_skipped_cells():
+    from harness.render import summary_json
+
+    claim = ClaimReport(spec("dataset_stats", cells=(("resnet18", "cifar10"),)), [],
+                        {cell("resnet18-cifar10"): ("no CIFAR-10 here",)}, {}, [], Cost(0, 0, 0, 0.0))
+    md = render_markdown({"correction": "Holm"}, [claim])
+    assert "Source 000 Table 2: best-epoch test accuracy" in md
+    assert "| resnet18-cifar10 | 87.88          | 87.98          | -0.10          | skipped here |" in md
+    data = summary_json({}, [claim])["claims"][0]["skipped"]["resnet18-cifar10"]
+    assert data["reasons"] == ["no CIFAR-10 here"] and data["source"]["a"] == 87.88
