@@ -94,13 +94,18 @@ class CellResult:
     @property
     def shown_interval(self) -> tuple[float, float]:
         """The bounds of the tests that decide this cell, each at its Holm level: the lower bound of
-        the test for the claim, the upper bound of the test against it (or of "negligible")."""
+        the test for the claim, the upper bound of the test against it (or of "negligible"); for
+        equivalence, TOST's bounds when supported, the interval of the test against it when refuted,
+        and both together when undecided (so it reaches past the margin and into it)."""
         t = self.tests
         if not t:
             return (float("nan"), float("nan"))
         if self.spec.kind == "equivalence":
-            shown = t["against"] if self.decided_by == ("against",) else t["support"]
-            return shown.low, shown.high
+            support, against = t["support"], t["against"]
+            if self.decided_by in (("support",), ("against",)):
+                shown = support if self.decided_by == ("support",) else against
+                return shown.low, shown.high
+            return min(support.low, against.low), max(support.high, against.high)
         upper = t["negligible"] if "negligible" in self.decided_by else t["against"]
         return t["support"].low, upper.high
 

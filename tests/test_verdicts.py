@@ -135,3 +135,33 @@ def test_arm_without_value_or_reason_makes_the_cell_invalid():
     rows = [obs(s, 0.9, 0.8) for s in range(4)] + [obs(4, None, 0.8)]
     cell = cells_for(rows)["m-d"]
     assert cell.verdict == "invalid" and "dataset: no value" in cell.reason
+
+
+@pytest.mark.parametrize("test", ["paired_t", "wilcoxon", "permutation"])
+@pytest.mark.parametrize("kind", ["superiority", "equivalence", "noninferiority"])
+def test_the_shown_bounds_always_agree_with_the_verdict(kind, test):
+    """On random cells (families of three), the bounds a cell shows exclude 0 or the margin exactly
+    as its verdict says: no significant verdict beside an interval through 0, and no undecided cell
+    whose interval clears the threshold."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    m = 1.0
+    claim = spec(kind=kind, test=test, margin=m if kind != "superiority" or rng.random() < 2 else None, min_seeds=3)
+    for _ in range(40):
+        rows = [obs(s, 0.85 + (shift + rng.normal(0, 1.0)) / 100, 0.85, cell=f"m-d{k}")
+                for k, shift in enumerate(rng.normal(0, 1.5, 3)) for s in range(int(rng.integers(3, 9)))]
+        cells = group_cells(rows, {"c": claim})["c"]
+        decide([cells])
+        for c in cells:
+            low, high = c.shown_interval
+            if kind == "superiority":
+                assert (low > 0) == (c.verdict == "supported" and c.decided_by[0] == "support")
+                assert (high < 0) == (c.verdict == "refuted") or c.verdict == "negligible"
+            elif kind == "equivalence":
+                assert (c.verdict == "supported") == (-m < low and high < m)
+                if c.verdict != "supported":
+                    assert (c.verdict == "refuted") == (low > m or high < -m)
+            else:
+                assert (c.verdict == "supported") == (low > -m)
+                assert (c.verdict == "refuted") == (high < -m)
