@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,7 @@ class ClaimReport:
     def count(self) -> str:
         return count_line(self.cells)
 
-    @property
+    @functools.cached_property
     def pooled(self):
         """The claim's effect pooled across its judged cells (harness.pooling), or None."""
         from harness.pooling import pooled_effect

@@ -602,15 +602,21 @@ def summarize(a, b, alpha: float = 0.05) -> PairedSummary:
     )
 
 
+def holm_rows(P: np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values along the last axis of P (k, m) -> (k, m); a NaN is no
+    hypothesis: it stays NaN and does not count in m."""
+    P = np.asarray(P, dtype=float)
+    valid = ~np.isnan(P)
+    order = np.argsort(np.where(valid, P, np.inf), axis=-1, kind="stable")
+    ranked = np.take_along_axis(P, order, axis=-1)
+    multiplier = valid.sum(axis=-1, keepdims=True) - np.arange(P.shape[-1])
+    steps = np.minimum(1.0, multiplier * ranked)
+    adjusted = np.maximum.accumulate(np.where(np.isnan(steps), -np.inf, steps), axis=-1)
+    out = np.empty_like(P)
+    np.put_along_axis(out, order, adjusted, axis=-1)
+    return np.where(valid, out, np.nan)
+
+
 def holm(pvalues) -> np.ndarray:
     """Holm step-down adjusted p-values (shape (m,) -> (m,)); NaNs stay NaN and are not counted."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full_like(p, np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    m = valid.size
-    order = valid[np.argsort(p[valid], kind="stable")]
-    running = 0.0
-    for rank, idx in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[idx]))
-        out[idx] = running
-    return out
+    return holm_rows(np.asarray(pvalues, dtype=float)[None, :])[0]

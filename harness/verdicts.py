@@ -34,7 +34,7 @@ import numpy as np
 from harness.claims import ClaimSpec
 from harness.config import RunRecord
 from harness.observations import Cell, Observation
-from harness.significance import PairedSummary, _p_rows, interval, summarize
+from harness.significance import PairedSummary, _p_rows, holm_rows, interval, summarize
 
 VERDICTS = ("supported", "refuted", "negligible", "inconclusive", "invalid")
 OUTLIER_Z = 3.5  # modified z-score (median and MAD) above which a seed's difference is flagged
@@ -149,21 +149,6 @@ def raw_tests(spec: ClaimSpec, D: np.ndarray) -> dict[str, np.ndarray]:
         return {"support": np.maximum(p(D + m, "greater"), p(D - m, "less")),
                 "against": np.minimum(1.0, 2 * np.minimum(p(D - m, "greater"), p(D + m, "less")))}
     return {"support": p(D + m, "greater"), "against": p(D + m, "less")}
-
-
-def holm_rows(P: np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values along the last axis of P (k, m) -> (k, m); a NaN is no
-    hypothesis: it stays NaN and does not count in m."""
-    P = np.asarray(P, dtype=float)
-    valid = ~np.isnan(P)
-    order = np.argsort(np.where(valid, P, np.inf), axis=-1, kind="stable")
-    ranked = np.take_along_axis(P, order, axis=-1)
-    multiplier = valid.sum(axis=-1, keepdims=True) - np.arange(P.shape[-1])
-    steps = np.minimum(1.0, multiplier * ranked)
-    adjusted = np.maximum.accumulate(np.where(np.isnan(steps), -np.inf, steps), axis=-1)
-    out = np.empty_like(P)
-    np.put_along_axis(out, order, adjusted, axis=-1)
-    return np.where(valid, out, np.nan)
 
 
 def judge_rows(family: list[tuple[ClaimSpec, np.ndarray]]) -> tuple[np.ndarray, list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
