@@ -21,7 +21,7 @@ from harness.datasets import dataset_stats
 from harness.errors import Unavailable
 from harness.norms import IMAGENET_MEAN, IMAGENET_STD
 from harness.observations import Table
-from harness.recipes import SOURCE_DATASETS, SOURCE_MODELS
+from harness.recipes import SOURCE_DATASETS, SOURCE_MODELS, fair_test
 from harness.source_figures import TABLE1
 
 OFFLINE_CELLS = (("efficientnet_lite0", "fashion_mnist"), ("efficientnet_lite0", "mnist"))
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.claim(
     models=SOURCE_MODELS,
     datasets=SOURCE_DATASETS,
     cells=OFFLINE_CELLS,
-    kind="superiority",
+    fair_test=fair_test(), kind="superiority",
     test="paired_t",
     alpha=0.05,
     margin=1.0,
@@ -72,7 +72,7 @@ def test_dataset_stats(finetune, evidence, data_dir, model, dataset, seed):
     title="dataset stats with the weak std (as 001 ran it) beat pretraining stats",
     source="001 exp. 1.2 (own == weak)",
     models=SOURCE_MODELS, datasets=SOURCE_DATASETS, cells=OFFLINE_CELLS,
-    kind="superiority", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8),
+    fair_test=fair_test(), kind="superiority", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8),
 )
 def test_dataset_stats_weak(finetune, evidence, model, dataset, seed):
     own = finetune(model=model, dataset=dataset, norm="dataset_weak", seed=seed)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from harness.observations import Arm
-from harness.recipes import fixed_norm, lenet_002, mean_std_grid
+from harness.recipes import fair_test, fixed_norm, lenet_002, mean_std_grid
 
 MULTIPLIERS = np.geomspace(0.05, 20.0, 5)  # 002's range, log scale, for the weight and the bias
 SEARCH_SEED = 1000
@@ -63,7 +63,8 @@ def failed_arm(label: str, failed: list) -> Arm:
 
 
 @pytest.mark.claim("init_compensation", title="rescaled conv1 init recovers plateau accuracy at a bad cell",
-                   source="002", cells=(("lenet", "mnist"),), kind="noninferiority", test="paired_t",
+                   source="002", cells=(("lenet", "mnist"),),
+                   fair_test=fair_test(), kind="noninferiority", test="paired_t",
                    alpha=0.05, margin=2.0, min_seeds=3)
 @WHERE
 def test_rescaled_init_recovers_the_plateau(finetune, evidence, profile, model, dataset, where, seed):
@@ -78,7 +79,8 @@ def test_rescaled_init_recovers_the_plateau(finetune, evidence, profile, model, 
 
 
 @pytest.mark.claim("init_beats_default", title="at a bad cell, rescaled init beats the default init",
-                   source="002", cells=(("lenet", "mnist"),), kind="superiority", test="paired_t",
+                   source="002", cells=(("lenet", "mnist"),),
+                   fair_test=fair_test(), kind="superiority", test="paired_t",
                    alpha=0.05, min_seeds=3)
 @WHERE
 def test_rescaled_init_beats_default(finetune, evidence, profile, model, dataset, where, seed):

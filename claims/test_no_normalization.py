@@ -10,13 +10,14 @@ Seeds    the profile's; with --seeds auto, looks at 3, 5 and 8 seeds (O'Brien-Fl
 """
 import pytest
 
-from harness.recipes import SOURCE_DATASETS, SOURCE_MODELS
+from harness.recipes import SOURCE_DATASETS, SOURCE_MODELS, fair_test
 
 SOURCE = dict(models=SOURCE_MODELS, datasets=SOURCE_DATASETS, cells=(("efficientnet_lite0", "fashion_mnist"),))
 
 
 @pytest.mark.claim("pretrain_beats_none", title="pretraining stats beat no normalization",
-                   source="001 exp. 1.1", kind="superiority", test="paired_t", alpha=0.05, margin=1.0,
+                   source="001 exp. 1.1",
+                   fair_test=fair_test(), kind="superiority", test="paired_t", alpha=0.05, margin=1.0,
                    min_seeds=3, looks=(3, 5, 8), **SOURCE)
 def test_pretrain_beats_none(finetune, evidence, model, dataset, seed):
     pretrain = finetune(model=model, dataset=dataset, norm="pretrain", seed=seed)
@@ -25,7 +26,7 @@ def test_pretrain_beats_none(finetune, evidence, model, dataset, seed):
 
 
 @pytest.mark.claim("none_as_good", title="no normalization is as good as pretraining stats",
-                   source="003", kind="equivalence", test="paired_t", alpha=0.05, margin=1.0,
+                   source="003", fair_test=fair_test(), kind="equivalence", test="paired_t", alpha=0.05, margin=1.0,
                    min_seeds=3, looks=(3, 5, 8), **SOURCE)
 def test_none_is_as_good(finetune, evidence, model, dataset, seed):
     none = finetune(model=model, dataset=dataset, norm="none", seed=seed)

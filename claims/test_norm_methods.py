@@ -13,13 +13,14 @@ Seeds    the profile's; with --seeds auto, looks at 3, 5 and 8 seeds (O'Brien-Fl
 """
 import pytest
 
-from harness.recipes import SOURCE_DATASETS, SOURCE_MODELS
+from harness.recipes import SOURCE_DATASETS, SOURCE_MODELS, fair_test
 
 SOURCE = dict(models=SOURCE_MODELS, datasets=SOURCE_DATASETS, cells=(("efficientnet_lite0", "fashion_mnist"),))
 
 
 @pytest.mark.claim("instance_norm", title="per-image standardisation is worse than dataset stats",
-                   source="000 Table 3", kind="superiority", test="paired_t", alpha=0.05, margin=1.0,
+                   source="000 Table 3",
+                   fair_test=fair_test(), kind="superiority", test="paired_t", alpha=0.05, margin=1.0,
                    min_seeds=3, looks=(3, 5, 8), **SOURCE)
 def test_instance_is_worse(finetune, evidence, model, dataset, seed):
     own = finetune(model=model, dataset=dataset, norm="dataset", seed=seed)
@@ -28,7 +29,8 @@ def test_instance_is_worse(finetune, evidence, model, dataset, seed):
 
 
 @pytest.mark.claim("minmax_norm", title="per-image min-max is equivalent to dataset stats",
-                   source="000 Table 3", kind="equivalence", test="paired_t", alpha=0.05, margin=1.0,
+                   source="000 Table 3",
+                   fair_test=fair_test(), kind="equivalence", test="paired_t", alpha=0.05, margin=1.0,
                    min_seeds=3, looks=(3, 5, 8), **SOURCE)
 def test_minmax_is_equivalent(finetune, evidence, model, dataset, seed):
     minmax = finetune(model=model, dataset=dataset, norm="minmax", seed=seed)

@@ -16,7 +16,7 @@ import pytest
 
 from harness.datasets import ESTIMATORS, dataset_stats
 from harness.observations import Table
-from harness.recipes import SOURCE_DATASETS, recipe_for
+from harness.recipes import SOURCE_DATASETS, fair_test, recipe_for
 
 SOURCE = dict(models=("resnet18",), datasets=SOURCE_DATASETS,
               cells=(("efficientnet_lite0", "fashion_mnist"), ("lenet", "mnist")))
@@ -32,6 +32,7 @@ def record_estimates(evidence, data_dir, dataset):
 
 
 @pytest.mark.claim("strong_std", title="the exact std beats the average per-image std", source="001",
+                   fair_test=fair_test(),
                    kind="superiority", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8), **SOURCE)
 def test_strong_beats_weak(finetune, evidence, data_dir, profile, model, dataset, seed):
     strong = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe_for(model, profile))
@@ -42,7 +43,9 @@ def test_strong_beats_weak(finetune, evidence, data_dir, profile, model, dataset
 
 
 @pytest.mark.claim("std_estimators_equivalent", title="the exact and per-image-average stds are equivalent",
-                   source="001", kind="equivalence", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8), **SOURCE)
+                   source="001",
+                   fair_test=fair_test(),
+                   kind="equivalence", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8), **SOURCE)
 def test_strong_and_weak_are_equivalent(finetune, evidence, profile, model, dataset, seed):
     strong = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe_for(model, profile))
     weak = finetune(model=model, dataset=dataset, norm="dataset_weak", seed=seed, **recipe_for(model, profile))

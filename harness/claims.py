@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from harness.budget import FairTest
 from harness.errors import UsageError
 
 KINDS = ("superiority", "equivalence", "noninferiority")
@@ -44,6 +45,7 @@ class ClaimSpec:
     # many seeds, stopping a cell at the first look whose alpha-spending boundary it crosses
     spending: str = "obrien_fleming"  # the plan's alpha-spending function (harness.sequential)
     effect: float | None = None  # smallest effect worth detecting, points, for planning seeds (None: the margin)
+    fair_test: FairTest | None = None  # the least budget under which a cell tests the claim (harness.budget)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,7 +53,9 @@ class ClaimSpec:
     @classmethod
     def from_dict(cls, data: dict) -> "ClaimSpec":
         looks = tuple(data["looks"]) if data.get("looks") is not None else None
-        return cls(**{**data, "cells": tuple(tuple(c) for c in data["cells"]), "looks": looks})
+        fair = data.get("fair_test")
+        fair = FairTest.from_value(fair, f"claim {data['name']!r}") if fair is not None else None
+        return cls(**{**data, "cells": tuple(tuple(c) for c in data["cells"]), "looks": looks, "fair_test": fair})
 
     def planned_seeds(self, profile_seeds: int) -> int:
         """Seeds the design plans for: the last look, the claim's own number, or the profile's."""
@@ -77,6 +81,8 @@ def claim_from_marker(mark, module_name: str) -> ClaimSpec:
         kwargs["looks"] = tuple(kwargs["looks"])
     kwargs.setdefault("title", name)
     kwargs.setdefault("source", "unstated")
+    if kwargs.get("fair_test") is not None:
+        kwargs["fair_test"] = FairTest.from_value(kwargs["fair_test"], f"claim {name!r}")
     try:
         spec = ClaimSpec(name=name, cells=cells, **kwargs)
     except TypeError as exc:

@@ -45,6 +45,9 @@ class RunConfig:
     fixres_epochs: int = 0  # FixRes: epochs training only the classifier at fixres_resolution, test preprocessing,
     # the last BatchNorm re-estimating its running statistics, everything else frozen (metric "fixres@R")
     fixres_resolution: int | None = None  # side for the FixRes stage
+    fixres_ablation: bool = False  # also run source 004's ablation of the stage from the same trained
+    # network: classifier only, and train-time augmentation instead of test preprocessing (metrics
+    # "fixres[VARIANT]@R", harness.train.FIXRES_VARIANTS)
     device_type: str = "cpu"  # "cpu" or "cuda": numerics differ between them
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; BatchNorm stays fp32)
     channels_last: bool = True  # NHWC memory format (faster for these convnets on CPU and GPU)
@@ -104,6 +107,8 @@ class RunConfig:
             raise UsageError("run setting fixres_epochs needs fixres_resolution (the side the FixRes stage trains at)")
         if self.fixres_resolution is not None and not self.fixres_epochs:
             raise UsageError("run setting fixres_resolution needs fixres_epochs >= 1")
+        if self.fixres_ablation and not self.fixres_epochs:
+            raise UsageError("run setting fixres_ablation needs a FixRes stage (fixres_epochs and fixres_resolution)")
         if not self.train and (self.fixres_epochs or self.evaluate_on != "test"):
             raise UsageError("run setting train=False (zero-shot) takes neither a FixRes stage nor evaluate_on='val'")
         for name in ("bn_recalibration", "train", "channels_last", "compile"):
@@ -112,7 +117,7 @@ class RunConfig:
 
 
 # fields added after runs were stored, with their defaults: left out of the key at the default
-ADDED_FIELDS = {"test_norms": ()}
+ADDED_FIELDS = {"test_norms": (), "fixres_ablation": False}
 
 # the settings with a fixed set of values, and those values
 CHOICES = {
@@ -252,6 +257,12 @@ PROFILES: dict[str, Profile] = {
             "CPU-sized default: 2 epochs on 2,000 train / 1,000 test images, batch 128, 5 seeds",
             epochs=2, train_subset=2000, test_subset=1000, batch_size=128, seeds=5, eval_every=2,
             scan_train_subset=1000, scan_epochs=1, lenet_train_subset=1000,
+        ),
+        Profile(
+            "cpu",
+            "the offline cells as fair tests on a CPU: 4 epochs on 4,000 train / 2,000 test images, batch 128, 5 seeds",
+            epochs=4, train_subset=4000, test_subset=2000, batch_size=128, seeds=5, eval_every=4,
+            scan_train_subset=2000, scan_epochs=2, grid_size=5, lenet_epochs=5, lenet_train_subset=5000,
         ),
         Profile(
             "paper",

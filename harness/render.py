@@ -65,7 +65,7 @@ def pooled_line(claim: ClaimReport) -> str | None:
             f"[{p.prob_low:.2f}, {p.prob_high:.2f}] over {p.seeds} paired seeds. A description, not a verdict.")
 
 VERDICT_MARK = {"supported": "✅ supported", "refuted": "❌ refuted", "negligible": "🟰 negligible",
-                "inconclusive": "➖ inconclusive", "invalid": "⚠️ invalid"}
+                "inconclusive": "➖ inconclusive", "under budget": "⏳ under budget", "invalid": "⚠️ invalid"}
 H1_TEXT = {
     "superiority": "{a} > {b}",
     "equivalence": "|{a} − {b}| < {margin} pt",
@@ -98,18 +98,32 @@ def cell_rows(cells: list[CellResult]) -> list[list]:
         s = c.summary
         source = source_text(source_figure(c.spec.name, c.cell))
         if s is None:
-            rows.append([c.cell_id, len(c.a), "–", "–", "–", "–", "–", "–", "–", "–", VERDICT_MARK[c.verdict], source])
+            rows.append([c.cell_id, len(c.a), "–", "–", "–", "–", "–", "–", "–", "–", improving(c),
+                         VERDICT_MARK[c.verdict], source])
             continue
         low, high = c.shown_interval
         rows.append([
             c.cell_id, s.n, mean_sd(s.mean_a, s.sd_a), mean_sd(s.mean_b, s.sd_b),
             f"{s.mean_diff:+.2f} [{num(low, '+.2f')}, {num(high, '+.2f')}]",
             num(c.p("support", adjusted=False), ".3g"), num(c.p("support"), ".3g"), num(c.p("against"), ".3g"),
-            f"{s.prob_a_wins:.2f}", num(s.mde),
+            f"{s.prob_a_wins:.2f}", num(s.mde), improving(c),
             VERDICT_MARK[c.verdict] + (" (outlier)" if c.outliers else "") + (" (exploratory)" if c.exploratory else ""),
             source,
         ])
     return rows
+
+
+def improving(c: CellResult) -> str:
+    return c.improvement.text if c.improvement is not None else "unknown"
+
+
+def fair_test_line(spec: ClaimSpec) -> str:
+    """The claim's pre-registered fair-test budget, per model where it differs."""
+    fair = spec.fair_test
+    if fair is None:
+        return "Fair test: any budget (the claim states no minimum)."
+    per_model = "".join(f"; {m}: {f.describe()}" for m, f in fair.models.items())
+    return f"Fair test: {fair.describe()}{per_model}. Why: {fair.why or 'unstated'}"
 
 
 def matrix(cells: list[CellResult]) -> str | None:
@@ -215,18 +229,21 @@ def render_markdown(header: dict, claims: list[ClaimReport]) -> str:
                 "margin, exactly when its test is significant): the t interval for the t-test, the inverted test for "
                 "the rank and sign-flip tests. p is the claim's test (raw and Holm), p against the test against it "
                 "(Holm); MDE is the smallest true difference the one-sided t-test would detect with 80% power at the "
-                "observed spread. Rules: harness/verdicts.py."]
+                "observed spread. \"Still improving\": runs whose training loss fell by more than 2% from the third "
+                "to the last quarter of their steps. A cell below its claim's pre-registered fair-test budget is "
+                "\"under budget\": its numbers are shown, its verdict withheld. Rules: harness/verdicts.py."]
     for claim in claims:
         cells = claim.cells
         out += ["", f"## {claim.spec.name}: {claim.spec.title}", ""]
         out.append(f"Source: {claim.spec.source}. {hypothesis(claim)} {claim.count}.")
+        out += ["", fair_test_line(claim.spec)]
         pooled = pooled_line(claim)
         if pooled:
             out += ["", pooled]
         if cells:
             out += ["", tabulate(cell_rows(cells), tablefmt="github", headers=[
                 "cell", "n", f"a: {claim.a_label} (%)", f"b: {claim.b_label} (%)", "a − b [Holm bounds]",
-                "p", "p Holm", "p against", "P(a>b)", "MDE", "verdict", "source: a vs b (a − b)"])]
+                "p", "p Holm", "p against", "P(a>b)", "MDE", "still improving", "verdict", "source: a vs b (a − b)"])]
             out += ["", "Why:", ""]
             out += [f"- {c.cell_id}: **{c.verdict}** — {c.reason}" for c in cells]
             grid = matrix(cells)
@@ -258,7 +275,8 @@ def cell_json(c: CellResult) -> dict:
         "tests": {name: dataclasses.asdict(t) for name, t in c.tests.items()}, "decided_by": list(c.decided_by),
         "source": dataclasses.asdict(fig) if (fig := source_figure(c.spec.name, c.cell)) else None,
         "outlier_seeds": c.outliers, "exploratory": c.exploratory, "sequential_family": c.sequential_family,
-        "look": c.look,
+        "look": c.look, "under_budget": c.shortfalls,
+        "still_improving": dataclasses.asdict(c.improvement) if c.improvement else None,
         "verdict": c.verdict, "reason": c.reason, "failures": c.failures, "runs": [r.to_dict() for r in c.runs],
     }
 

@@ -23,6 +23,16 @@ from harness.files import atomic_file
 from harness.observations import Cell, Extra, ItemTag, Observation, read_report
 from harness.render import ClaimReport, Cost
 
+def budget_regime(claims: list[ClaimReport]) -> str:
+    """The header's budget line: how many judged cells their claims accept as fair tests."""
+    cells = [c for claim in claims for c in claim.cells if c.verdict != "invalid"]
+    under = [c for c in cells if c.verdict == "under budget"]
+    if not under:
+        return f"every judged cell ({len(cells)}) is at or above its claim's fair-test budget"
+    return (f"{len(under)} of {len(cells)} judged cells are under their claim's fair-test budget and get no "
+            f"verdict (see each claim's 'fair test' line); a larger profile tests them")
+
+
 def all_runs(claims: list[ClaimReport]):
     return {r.key: r for cl in claims for c in cl.cells for r in c.runs}.values()
 
@@ -154,6 +164,7 @@ class Reporter:
             # a run's numbers depend on its thread count (recorded per run, not part of its identity)
             "threads per run": thread_counts(claims),
             "profile": f"{settings.profile.name} ({settings.profile.description})",
+            "budget": budget_regime(claims),
             "seeds": settings.seeds,
             "python": platform.python_version(),
             "host": platform.node(),

@@ -51,7 +51,8 @@ def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[st
     metrics.update(shifted_evaluations(run, cfg, data_dir))
     meta_fixres = {}
     if cfg.fixres_epochs:
-        metrics[f"fixres@{cfg.fixres_resolution}"], meta_fixres = fixres_stage(run, cfg, gen)
+        metrics.update(fixres_metrics(run, cfg, gen))
+        meta_fixres = metrics.pop("meta")
     return assemble_result(run, cfg, log, final, metrics, device_settings, meta_fixres,
                            wall_s=time.perf_counter() - started)
 
@@ -100,6 +101,15 @@ class TrainLog:
     history: list[dict] = field(default_factory=list)  # one entry per epoch
     steps: int = 0  # optimizer steps run
     seconds: float = 0.0  # time in the training loop, evaluation excluded
+    step_losses: list = field(default_factory=list)  # per epoch, a device tensor of its steps' losses
+
+    def loss_quarters(self) -> list[float]:
+        """Mean training loss over each quarter of the run's steps: whether the run was still
+        improving at its end (harness.budget) reads the last two."""
+        if not self.step_losses:
+            return []
+        losses = torch.cat(self.step_losses).float().cpu()
+        return [round(q.mean().item(), 6) for q in torch.tensor_split(losses, 4) if len(q)]
 
 
 def norm_context(cfg: RunConfig, data_dir: Path) -> NormContext:
@@ -203,7 +213,8 @@ def train_loop(run: RunState, cfg: RunConfig, gen: torch.Generator, progress) ->
         if run.dev.type == "cuda":
             torch.cuda.synchronize(run.dev)
         epoch_start = time.perf_counter()
-        train_loss, steps = train_epoch(run, cfg, opt, sched, gen)
+        train_loss, steps, losses = train_epoch(run, cfg, opt, sched, gen)
+        log.step_losses.append(losses)
         epoch_seconds = time.perf_counter() - epoch_start
         log.steps += steps
         log.seconds += epoch_seconds
@@ -227,9 +238,10 @@ def train_loop(run: RunState, cfg: RunConfig, gen: torch.Generator, progress) ->
     return log
 
 
-def train_epoch(run: RunState, cfg: RunConfig, opt, sched, gen: torch.Generator) -> tuple[float, int]:
-    """One pass over the train subset: (mean training loss, steps run). The epoch's random draws are
-    made on the CPU in step order and copied to the device once; the loss is read once, at the end."""
+def train_epoch(run: RunState, cfg: RunConfig, opt, sched, gen: torch.Generator) -> tuple[float, int, torch.Tensor]:
+    """One pass over the train subset: (mean training loss, steps run, each step's loss on the device).
+    The epoch's random draws are made on the CPU in step order and copied to the device once; the
+    loss is read once, at the end."""
     run.model.train()
     bs, steps_per_epoch = cfg.batch_size, len(run.xtr) // cfg.batch_size
     rrc = cfg.augment == "random_resized_crop"
@@ -238,7 +250,7 @@ def train_epoch(run: RunState, cfg: RunConfig, opt, sched, gen: torch.Generator)
         crops = torch.stack([crop_flip_draws(bs, run.pad, run.hflip, gen) for _ in range(steps_per_epoch)]).to(run.dev)
     if rrc:
         boxes = torch.stack([resized_crop_draws(bs, gen, flip=run.hflip) for _ in range(steps_per_epoch)]).to(run.dev)
-    loss_sum, steps = torch.zeros((), device=run.dev), 0
+    loss_sum, steps, losses = torch.zeros((), device=run.dev), 0, []
     for i in range(steps_per_epoch):
         idx = perm[i * bs:(i + 1) * bs]
         xb = crop_flip_padded(run.xtr_padded, idx, crops[i], run.pad, run.hflip) if run.pad else run.xtr[idx]
@@ -247,8 +259,9 @@ def train_epoch(run: RunState, cfg: RunConfig, opt, sched, gen: torch.Generator)
         if sched is not None:
             sched.step()
         loss_sum += loss.detach().float()
+        losses.append(loss.detach().float())
         steps += 1
-    return loss_sum.item() / steps_per_epoch, steps
+    return loss_sum.item() / steps_per_epoch, steps, torch.stack(losses) if losses else torch.zeros(0)
 
 
 def optimizer_step(forward, opt, x, y, autocast: Callable) -> torch.Tensor:
@@ -291,13 +304,36 @@ def recalibrate_bn(run: RunState) -> None:
     run.model.eval()
 
 
-def fixres_stage(run: RunState, cfg: RunConfig, gen: torch.Generator) -> tuple[float, dict]:
+# Source 004's ablation of the FixRes stage: (last BatchNorm re-estimated, test preprocessing)
+FIXRES_VARIANTS = {"classifier": (False, True), "classifier_train_da": (False, False), "bn_train_da": (True, False)}
+
+
+def fixres_metrics(run: RunState, cfg: RunConfig, gen: torch.Generator) -> dict:
+    """The FixRes stage ("fixres@R"), and with fixres_ablation each variant of source 004's ablation
+    ("fixres[VARIANT]@R"), every one from the same trained network and the same data order. The
+    stage's meta under "meta"."""
+    r = cfg.fixres_resolution
+    trained = {k: v.detach().clone() for k, v in run.model.state_dict().items()} if cfg.fixres_ablation else None
+    draws = gen.get_state()
+    out = {}
+    out[f"fixres@{r}"], out["meta"] = fixres_stage(run, cfg, gen)
+    for name, (bn, test_da) in FIXRES_VARIANTS.items() if trained is not None else ():
+        run.model.load_state_dict(trained)
+        variant_gen = torch.Generator().set_state(draws)  # the variants differ in what they train, not in data
+        out[f"fixres[{name}]@{r}"], _ = fixres_stage(run, cfg, variant_gen, bn=bn, test_da=test_da)
+    return out
+
+
+def fixres_stage(run: RunState, cfg: RunConfig, gen: torch.Generator, bn: bool = True,
+                 test_da: bool = True) -> tuple[float, dict]:
     """FixRes (Touvron et al. 2019): at the test resolution and with test preprocessing, train only
     the classifier while the last BatchNorm re-estimates its running statistics; everything else
-    stays frozen. Returns the accuracy at that resolution, and what was trainable (asserted)."""
+    stays frozen. Returns the accuracy at that resolution, and what was trainable (asserted).
+    Source 004's ablation: `bn=False` leaves the last BatchNorm as trained; `test_da=False` trains
+    on random resized crops at that resolution (the training augmentation) instead."""
     r, model, xtr, bs = cfg.fixres_resolution, run.model, run.xtr, cfg.batch_size
     head = last_linear(model)
-    last_bn = run.bn_layers[-1] if run.bn_layers else None
+    last_bn = run.bn_layers[-1] if run.bn_layers and bn else None
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not any(p is q for q in head.parameters())}
     freeze_all_but(model, head)
     # the optimizer takes whatever is trainable, so a freeze that failed shows in the check below
@@ -313,7 +349,8 @@ def fixres_stage(run: RunState, cfg: RunConfig, gen: torch.Generator) -> tuple[f
         perm = torch.randperm(len(xtr), generator=gen).to(run.dev)
         for i in range(len(xtr) // bs):
             idx = perm[i * bs:(i + 1) * bs]
-            optimizer_step(model, opt, run.prepare(xtr[idx], r), run.ytr[idx], run.autocast)
+            boxes = None if test_da else resized_crop_draws(len(idx), gen, flip=run.hflip).to(run.dev)
+            optimizer_step(model, opt, run.prepare(xtr[idx], r, boxes), run.ytr[idx], run.autocast)
             steps += 1
     if steps == 0:
         raise RunFailed("the FixRes stage ran zero optimizer steps")
@@ -342,7 +379,7 @@ def assemble_result(run: RunState, cfg: RunConfig, log: TrainLog, final: float, 
             "parameter_dtypes": sorted({str(p.dtype) for p in run.model.parameters()}),  # autocast leaves them fp32
             "harness_version": HARNESS_VERSION, "train_images_in_subset": len(run.xtr),
             "eval_images": len(run.xte), "evaluated_on": cfg.evaluate_on, "resolution": run.side,
-            "zero_shot": not cfg.train, **meta_fixres,
+            "zero_shot": not cfg.train, "train_loss_quarters": log.loss_quarters(), **meta_fixres,
         },
     )
 

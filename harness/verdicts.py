@@ -16,6 +16,8 @@ equivalence    supported   -m < d < m (TOST)
 noninferiority supported   d > -m
                refuted     d < -m
 inconclusive   none of these, with the bounds, the adjusted p-value and the minimum detectable effect
+under budget   the cell's runs are below the budget its claim pre-registers as a fair test (harness.budget):
+               whatever the tests say, no verdict; the numbers are shown with what the cell lacks
 invalid        a run of the cell failed or gave no finite value, or deciding the cell failed
 
 The bounds a cell shows are those of the tests that decide it, at the level Holm gives that cell
@@ -31,12 +33,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.budget import Improvement, improvement, shortfalls
 from harness.claims import ClaimSpec
 from harness.config import RunRecord
 from harness.observations import Cell, Observation
 from harness.significance import PairedSummary, _p_rows, holm_rows, interval, summarize
 
-VERDICTS = ("supported", "refuted", "negligible", "inconclusive", "invalid")
+VERDICTS = ("supported", "refuted", "negligible", "inconclusive", "under budget", "invalid")
 OUTLIER_Z = 3.5  # modified z-score (median and MAD) above which a seed's difference is flagged
 
 
@@ -76,6 +79,8 @@ class CellResult:
     sequential_family: int | None = None  # decided by the claim's sequential plan in a family of this size
     look: int | None = None  # the plan's look that decided the cell (index into spec.looks)
     exploratory: bool = False  # more seeds than the design plans: the error rates are not the stated ones
+    shortfalls: list[str] = field(default_factory=list)  # what the runs lack for a fair test of the claim
+    improvement: Improvement | None = None  # whether the runs were still improving when they stopped
 
     @property
     def cell_id(self) -> str:
@@ -310,6 +315,19 @@ def decide(families: list[list[CellResult]]) -> None:
                     c.reason += f"; exploratory: {len(c.a)} seeds, more than the design's"
                 if c.outliers:
                     c.reason += f"; outlier seed(s) {', '.join(map(str, c.outliers))} (a collapsed run?)"
+            judge_budget(c)
+
+
+def judge_budget(c: CellResult) -> None:
+    """A cell below its claim's fair-test budget is "under budget", whatever its tests say; every
+    cell records whether its runs were still improving."""
+    c.improvement = improvement(c.runs)
+    c.shortfalls = shortfalls(c.spec.fair_test, c.cell.get("model"), c.runs)
+    if c.shortfalls and c.verdict != "invalid":
+        fair = c.spec.fair_test.for_model(c.cell.get("model"))
+        c.verdict, c.decided_by = "under budget", ()
+        c.reason = (f"under budget, not a test of the claim: {'; '.join(c.shortfalls)} ({fair.why or 'the claim says so'}); "
+                    f"the numbers: {c.reason}")
 
 
 def fill(c: CellResult, verdict: str, raw: dict[str, np.ndarray], adjusted: dict[str, np.ndarray],

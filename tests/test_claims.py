@@ -100,9 +100,12 @@ def test_guards_hold_in_the_catalogue(smoke_session):
     shifted = [r for c in next(x for x in data["claims"] if x["name"] == "retraining_recovers")["cells"]
                for r in c["runs"] if r["config"]["test_norms"]]
     assert len(shifted) == 3  # one reference network per seed, evaluated over the whole grid
-    assert all(len(r["result"]["metrics"]) == len(r["config"]["test_norms"]) == 9 for r in shifted)
+    # the 3 x 3 grid of 002's ResNet ranges and its 3 x 3 zoom
+    assert all(len(r["result"]["metrics"]) == len(r["config"]["test_norms"]) == 18 for r in shifted)
     fixres = next(x for x in data["claims"] if x["name"] == "fixres_finetune")["cells"][0]["runs"]
-    assert all(set(r["result"]["metrics"]) >= {"test@20", "test@28", "fixres@28"} for r in fixres)
+    assert all(set(r["result"]["metrics"]) >= {"test@16", "test@28", "fixres@28"} for r in fixres)
+    low = [r for r in fixres if r["config"]["resolution"] == 16]  # 004's ratio: 16 / 28 = 0.57
+    assert low and all({"fixres[classifier]@28", "fixres[bn_train_da]@28"} <= set(r["result"]["metrics"]) for r in low)
 
 
 def test_resnet50_selects_only_resnet50_fixres_cells():
@@ -160,3 +163,57 @@ def test_every_claim_can_be_refuted(name):
     d = against[spec.kind] + wobble
     verdicts, *_ = judge_rows([(spec, d[None, :]) for _ in spec.cells])
     assert set(verdicts[0]) == {"refuted"}, (name, verdicts)
+
+
+@pytest.mark.parametrize("name", sorted(catalogue_specs()))
+def test_every_claim_can_be_supported(name):
+    """The other half: on plausible numbers for it, at the claim's own seeds, test, alpha and Holm
+    family, its rule says "supported" (a rule that could only refute would be as empty)."""
+    import numpy as np
+
+    from harness.verdicts import judge_rows
+
+    spec = catalogue_specs()[name]
+    n = min(5, spec.max_seeds or 5)
+    wobble = np.array([0.8, -0.5, 0.3, -0.9, 0.4][:n]) / 4
+    towards = {"superiority": 3.0, "equivalence": 0.0, "noninferiority": 1.0}
+    verdicts, *_ = judge_rows([(spec, (towards[spec.kind] + wobble)[None, :]) for _ in spec.cells])
+    assert set(verdicts[0]) == {"supported"}, (name, verdicts)
+
+
+def budget_runs(spec, model: str, dataset: str, profile) -> list:
+    """What a claim's cell trains under `profile`, as records carrying the budget its fair test reads."""
+    import dataclasses
+
+    from factories import record
+    from harness.protocol import make_config, numerics_for
+    from harness.recipes import fixed_norm, mean_std_grid, recipe_for
+
+    scan = spec.fair_test.grid is not None
+    means, stds = mean_std_grid(profile, model)
+    norms = [fixed_norm(m, s) for m in means for s in stds] if scan else ["dataset"]
+    runs = []
+    for norm in norms:
+        cfg = make_config(model=model, dataset=dataset, norm=norm, seed=0, profile=profile, numerics=numerics_for("cpu"),
+                          **recipe_for(model, profile, scan=scan))
+        r = record("dataset", 0.9)
+        meta = {**r.result.meta, "train_images_in_subset": cfg.train_subset}
+        runs.append(dataclasses.replace(r, key=cfg.key(), config=cfg, result=dataclasses.replace(r.result, meta=meta)))
+    return runs
+
+
+@pytest.mark.parametrize("name", sorted(catalogue_specs()))
+def test_every_claim_states_when_it_is_a_fair_test(name):
+    """Every claim pre-registers its fair-test budget: the quick profile is below it for every offline
+    cell (its verdicts are "under budget"), the cpu profile meets it, the paper profile always does."""
+    from harness.budget import shortfalls
+    from harness.config import PROFILES
+
+    spec = catalogue_specs()[name]
+    assert spec.fair_test is not None and spec.fair_test.why, name
+    offline = [(m, d) for m, d in spec.cells if d in ("mnist", "fashion_mnist")]
+    assert offline, name
+    for model, dataset in offline:
+        short = {p: shortfalls(spec.fair_test, model, budget_runs(spec, model, dataset, PROFILES[p]))
+                 for p in ("quick", "cpu", "paper")}
+        assert short["quick"] and not short["cpu"] and not short["paper"], (name, model, short)

@@ -130,15 +130,27 @@ def test_profiles_hold_the_budget_rules():
     assert (quick.fixres_epochs, paper.fixres_epochs) == (1, 5)
 
 
+def test_scans_use_the_ranges_of_source_002():
+    from harness.recipes import mean_std_grid
+
+    paper = PROFILES["paper"]
+    for model, zoom, (m0, m1, s0, s1) in [("lenet", False, (-2, 3, 0.02, 2)), ("resnet18", False, (-3, 3, 0.05, 1)),
+                                          ("efficientnet_lite0", True, (-0.5, 1.5, 0.2, 0.6))]:
+        means, stds = mean_std_grid(paper, model, zoom)
+        assert (means[0], means[-1]) == pytest.approx((m0, m1)) and (stds[0], stds[-1]) == pytest.approx((s0, s1))
+        assert stds[1] / stds[0] == pytest.approx(stds[-1] / stds[-2])  # log-spaced, as 002's geomspace
+
+
 def test_a_field_added_later_keeps_the_stored_keys():
-    """Runs stored before test_norms existed keep their keys: the field is left out at its default."""
+    """Runs stored before test_norms and fixres_ablation existed keep their keys: such a field is left
+    out at its default."""
     import hashlib
     import json
 
     from harness import HARNESS_VERSION
 
     c = cfg()
-    before = {k: v for k, v in dataclasses.asdict(c).items() if k != "test_norms"}
+    before = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("test_norms", "fixres_ablation")}
     text = json.dumps({"harness_version": HARNESS_VERSION, **before}, sort_keys=True, separators=(",", ":"))
     assert c.key() == hashlib.sha256(text.encode()).hexdigest()
     assert cfg(test_norms=("dataset",)).key() != c.key()

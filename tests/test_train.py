@@ -158,6 +158,32 @@ def test_fixres_stage_trains_only_the_classifier(data_dir):
     assert r.meta["fixres_bn"] == "BatchNorm2d"
 
 
+def test_fixres_ablation_runs_each_variant_from_the_same_network(data_dir):
+    """Source 004's ablation: the stage's default result is the same with or without the ablation
+    (same network, same draws), and each variant is its own number from that network."""
+    base = dict(model="efficientnet_lite0", norm="pretrain", augment="random_resized_crop", epochs=1,
+                resolution=16, test_resolutions=(16, 28), fixres_epochs=1, fixres_resolution=28)
+    plain = finetune(cfg(**base), "cpu", data_dir, threads=1)
+    ablated = finetune(cfg(**base, fixres_ablation=True), "cpu", data_dir, threads=1)
+    assert ablated.metrics["fixres@28"] == plain.metrics["fixres@28"]
+    assert set(ablated.metrics) - set(plain.metrics) == {
+        "fixres[classifier]@28", "fixres[classifier_train_da]@28", "fixres[bn_train_da]@28"}
+    variants = [ablated.metrics[k] for k in ("fixres@28", "fixres[classifier]@28", "fixres[bn_train_da]@28")]
+    assert len(set(variants)) > 1  # the variants train differently
+    assert cfg(**base).key() != cfg(**base, fixres_ablation=True).key()
+    with pytest.raises(UsageError, match="fixres_ablation needs a FixRes stage"):
+        cfg(model="efficientnet_lite0", norm="pretrain", fixres_ablation=True)
+
+
+def test_a_run_records_its_training_loss_by_quarters(data_dir):
+    r = finetune(cfg(epochs=2), "cpu", data_dir, threads=1)
+    quarters = r.meta["train_loss_quarters"]
+    assert len(quarters) == 4 and all(q > 0 for q in quarters)
+    steps = r.steps  # 10 steps: quarters of 3, 3, 2, 2 steps, whose mean is the epochs' mean
+    assert sum(q * n for q, n in zip(quarters, (3, 3, 2, 2))) / steps == pytest.approx(
+        sum(losses(r)) / 2, rel=1e-5)
+
+
 def test_unknown_augmentation_is_refused(data_dir):
     with pytest.raises(UsageError, match="augment='mixup' is not one of"):
         cfg(augment="mixup")
