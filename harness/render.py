@@ -216,8 +216,10 @@ def source_tables(claim: ClaimReport) -> list[str]:
     return out
 
 
-def render_markdown(header: dict, claims: list[ClaimReport]) -> str:
-    out = ["# normclaims summary", ""]
+def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] = ()) -> str:
+    """summary.md: what changed since the last report (`changes`, harness.changes), the header, and
+    per claim its verdicts with the numbers behind them."""
+    out = ["# normclaims summary", "", *changes]
     out += [f"- **{k}**: {v}" for k, v in header.items()]
     out += ["", "## Verdicts", ""]
     for claim in claims:

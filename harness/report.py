@@ -174,18 +174,25 @@ class Reporter:
         }
 
     def write(self, header: dict, claims: list[ClaimReport]) -> None:
+        from harness.changes import changes_json, compare, load_previous, render_changes
         from harness.figures import extra_tables
+        from harness.junit import write_junit
         from harness.render import render_markdown, summary_json
 
         out_dir = Path(self.config.rootpath) / self.config.getoption("--report-dir")
         out_dir.mkdir(parents=True, exist_ok=True)
+        previous = load_previous(out_dir)  # read before this session's summary.json replaces it
         drawn = FigureCache(out_dir)
         for claim in claims:
             claim.figures = draw_figures(claim, out_dir, drawn)
             claim.tables = extra_tables(claim.extras)
         drawn.finish()
-        self.paths = [atomic_write(out_dir / "summary.md", render_markdown(header, claims)),
-                      atomic_write(out_dir / "summary.json", json.dumps(clean(summary_json(header, claims)), indent=1))]
+        data = clean(summary_json(header, claims))
+        changes = compare(previous, data)
+        data["changes"] = changes_json(changes)  # the previous verdicts this report compared against
+        self.paths = [atomic_write(out_dir / "summary.md", render_markdown(header, claims, render_changes(changes))),
+                      atomic_write(out_dir / "summary.json", json.dumps(data, indent=1)),
+                      write_junit(out_dir / "verdicts.xml", data)]
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
         tr = terminalreporter

@@ -1,0 +1,55 @@
+"""What a session leaves for CI and for the next session: the JUnit XML of verdicts, and the
+changes since the previous report at the top of summary.md (pytester sessions, no training)."""
+import os
+
+import pytest
+
+from conftest import ROOT
+
+junitparser = pytest.importorskip("junitparser", reason="the test extra: pip install -e .[test]")
+
+# Arms given as numbers, so the verdicts are known: cell "up" has a > b by 3 points, cell "down" has
+# a < b by 3 points, each with a little spread across seeds.
+CONSTANT_CLAIM = '''
+import pytest
+
+from harness.observations import Arm
+
+pytestmark = pytest.mark.claim("fixed", title="a beats b", source="test", cells=(("up", "x"), ("down", "x")),
+                               alpha=0.05, min_seeds=3)
+
+WOBBLE = [0.8, -0.5, 0.3, -0.9, 0.4, 0.1, -0.2]
+
+
+def test_fixed(evidence, model, dataset, seed):
+    shift = 3.0 if model == "up" else -3.0
+    evidence.greater(Arm.constant("a", (80 + shift + WOBBLE[seed]) / 100), Arm.constant("b", 0.80))
+'''
+
+
+@pytest.fixture
+def session(pytester, monkeypatch):
+    pytester.makepyfile(test_fixed_claim=CONSTANT_CLAIM)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    return lambda *args: pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gpus=cpu", *args)
+
+
+def test_the_verdicts_are_a_junit_report(session, pytester):
+    session("--seeds", "5").assert_outcomes(passed=10)
+    xml = junitparser.JUnitXml.fromfile(str(pytester.path / "reports" / "verdicts.xml"))
+    cases = {case.name: case for suite in xml for case in suite}
+    assert set(cases) == {"up-x", "down-x"}
+    failed = [name for name, case in cases.items() if any(isinstance(r, junitparser.Failure) for r in case.result)]
+    assert failed == ["down-x"]  # one failure per refuted cell
+    assert cases["up-x"].is_passed
+    assert "refuted" in cases["down-x"].result[0].message or "other way" in cases["down-x"].result[0].text
+
+
+def test_a_second_session_says_what_changed(session, pytester):
+    session("--seeds", "5").assert_outcomes(passed=10)
+    first = (pytester.path / "reports" / "summary.md").read_text()
+    assert "Since the last report" not in first  # nothing to compare with yet
+    session("--seeds", "6").assert_outcomes(passed=12)
+    md = (pytester.path / "reports" / "summary.md").read_text()
+    top = md.split("## Verdicts")[0]
+    assert "## Since the last report" in top and "5 → 6" in top
