@@ -203,14 +203,19 @@ def source_tables(claim: ClaimReport) -> list[str]:
     out = []
     for (source, metric, budget), items in groups.items():
         rows = []
+        best = "best epoch" in metric.replace("-", " ")  # the source read its best epoch: show ours beside the verdict's metric
         for cell, fig in items:
             c = ours.get(cell.id)
             mine = (f"{c.summary.mean_diff:+.2f} ({c.verdict})" if c is not None and c.summary is not None
                     else "skipped here" if c is None else c.verdict)
-            rows.append([cell.id, num(fig.a), num(fig.b), num(fig.difference, "+.2f"), mine])
+            row = [cell.id, num(fig.a), num(fig.b), num(fig.difference, "+.2f"), mine]
+            if best:
+                row.append(f"{sum(c.best_diffs) / len(c.best_diffs):+.2f}" if c is not None and c.best_diffs else "–")
+            rows.append(row)
+        headers = ["cell", "source a (%)", "source b (%)", "source a − b", "ours a − b (final epoch)"]
+        headers += ["ours a − b at the best epoch (not the verdict's metric)"] if best else []
         out += ["", f"Source {source}: {metric}; {budget}.", "",
-                tabulate(rows, headers=["cell", "source a (%)", "source b (%)", "source a − b", "ours a − b"],
-                         tablefmt="github", disable_numparse=True)]
+                tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]
         notes = dict.fromkeys(part for _, fig in items if fig.note for part in note_parts(fig.note))
         out += [f"- {note}" for note in notes]
     return out
@@ -276,7 +281,7 @@ def cell_json(c: CellResult) -> dict:
         "summary": dataclasses.asdict(s) if s else None, "bounds": list(c.shown_interval), "ci95": list(c.ci95),
         "tests": {name: dataclasses.asdict(t) for name, t in c.tests.items()}, "decided_by": list(c.decided_by),
         "source": dataclasses.asdict(fig) if (fig := source_figure(c.spec.name, c.cell)) else None,
-        "outlier_seeds": c.outliers, "exploratory": c.exploratory, "sequential_family": c.sequential_family,
+        "best_epoch_diffs": c.best_diffs, "outlier_seeds": c.outliers, "exploratory": c.exploratory, "sequential_family": c.sequential_family,
         "look": c.look, "under_budget": c.shortfalls,
         "still_improving": dataclasses.asdict(c.improvement) if c.improvement else None,
         "verdict": c.verdict, "reason": c.reason, "failures": c.failures, "runs": [r.to_dict() for r in c.runs],

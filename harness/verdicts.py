@@ -79,6 +79,8 @@ class CellResult:
     sequential_family: int | None = None  # decided by the claim's sequential plan in a family of this size
     look: int | None = None  # the plan's look that decided the cell (index into spec.looks)
     exploratory: bool = False  # more seeds than the design plans: the error rates are not the stated ones
+    best_diffs: list[float] = field(default_factory=list)  # per seed, a - b at each run's best evaluated epoch
+    # (where both arms are a run's final accuracy): a source's metric, never the verdict's
     shortfalls: list[str] = field(default_factory=list)  # what the runs lack for a fair test of the claim
     improvement: Improvement | None = None  # whether the runs were still improving when they stopped
 
@@ -130,8 +132,24 @@ def group_cells(observations: list[Observation], specs: dict[str, ClaimSpec]) ->
             spec=specs[claim], cell=cell, a_label=a_label, b_label=b_label,
             seeds=[r.seed for r in ok], a=[100 * r.a.value for r in ok], b=[100 * r.b.value for r in ok],
             failures=[f for r in rows for f in r.failures()], runs=list(runs.values()),
+            best_diffs=best_epoch_diffs(ok),
         ))
     return out
+
+
+def best_epoch(arm) -> float | None:
+    """The arm's value at its run's best evaluated epoch, when the arm is one run's final accuracy."""
+    if len(arm.runs) != 1 or not arm.runs[0].ok or arm.value != arm.runs[0].accuracy:
+        return None
+    return arm.runs[0].result.best_accuracy
+
+
+def best_epoch_diffs(rows: list[Observation]) -> list[float]:
+    """a - b in points at each run's best epoch, for every seed where both arms have one (else none)."""
+    pairs = [(best_epoch(r.a), best_epoch(r.b)) for r in rows]
+    if not pairs or any(a is None or b is None for a, b in pairs):
+        return []
+    return [100 * (a - b) for a, b in pairs]
 
 
 # ------------------------------------------------------------------ the hypotheses of each kind

@@ -79,6 +79,29 @@ def test_the_sources_figures_stand_beside_ours_also_for_skipped_cells():
                         {cell("resnet18-cifar10"): ("no CIFAR-10 here",)}, {}, [], Cost(0, 0, 0, 0.0))
     md = render_markdown({"correction": "Holm"}, [claim])
     assert "Source 000 Table 2: best-epoch test accuracy" in md
-    assert "| resnet18-cifar10 | 87.88          | 87.98          | -0.10          | skipped here |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| resnet18-cifar10 |"))
+    assert [c.strip() for c in row.split("|")[1:-1]] == ["resnet18-cifar10", "87.88", "87.98", "-0.10", "skipped here", "–"]
     data = summary_json({}, [claim])["claims"][0]["skipped"]["resnet18-cifar10"]
     assert data["reasons"] == ["no CIFAR-10 here"] and data["source"]["a"] == 87.88
+
+
+def test_the_best_epoch_stands_beside_a_source_that_read_it():
+    """000 read its best epoch; ours is the final one. The source table shows both of ours, the best
+    epoch flagged as not the verdict's metric."""
+    import dataclasses
+
+    def run(norm, final, best, seed):
+        r = record(norm, final, seed, history(final))
+        return dataclasses.replace(r, result=dataclasses.replace(r.result, best_accuracy=best))
+
+    where = cell("resnet18-cifar10")
+    obs = [Observation("dataset_stats", where, s, Arm.of_run(run("dataset", 0.80 + s / 100, 0.85, s)),
+                       Arm.of_run(run("pretrain", 0.79, 0.82, s))) for s in range(3)]
+    claim = spec("dataset_stats", cells=(("resnet18", "cifar10"),))
+    cells = group_cells(obs, {"dataset_stats": claim})["dataset_stats"]
+    decide([cells])
+    assert len(cells[0].best_diffs) == 3 and all(abs(d - 3.0) < 1e-9 for d in cells[0].best_diffs)
+    md = render_markdown({"correction": "Holm"}, [ClaimReport(claim, cells, {}, {}, [], Cost(6, 6, 0, 6.0))])
+    assert "ours a − b at the best epoch (not the verdict's metric)" in md
+    row = next(line for line in md.splitlines() if line.startswith("| resnet18-cifar10") and "+3.00" in line)
+    assert "+2.00 (" in row  # the final epoch's mean difference, with its verdict
