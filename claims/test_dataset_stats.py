@@ -9,7 +9,9 @@ Source   000, Table 2 (one seed, gaps of -0.42 to +0.73 points); 001, experiment
 H1       mean over seeds of acc(dataset) - acc(pretrain) > 0, per model x dataset cell.
 Test     one-sided paired t-test over seeds (arms share a seed's head init, data order and
          augmentation); Holm across the claim's cells; alpha = 0.05; at least 3 seeds.
-Margin   1.0 point: a difference shown smaller than that is "negligible" (not a refutation).
+Margin   0.4 point. 000 Table 2's gaps run from -0.42 to +0.73 points; its three largest (+0.42, +0.64,
+         +0.73) are what a reader takes as "own stats help", so an effect shown smaller than all three
+         is "negligible" (not a refutation). A 1-point margin would call every gap 000 printed negligible.
 Seeds    the profile's (a fixed design); with --seeds auto, looks at 3, 5 and 8 seeds
          (O'Brien-Fleming spending, alpha split across the claim's cells).
 Cells    the source's grid (ResNet18/50, DenseNet121/161 x CIFAR-10/100, SVHN, Tiny ImageNet)
@@ -24,6 +26,8 @@ from harness.observations import Table
 from harness.recipes import SOURCE_DATASETS, SOURCE_MODELS, fair_test
 from harness.source_figures import TABLE1
 
+STATS_MARGIN = ("000 Table 2's gaps are -0.42 to +0.73 points; its three largest (+0.42, +0.64, +0.73) are what a "
+                "reader takes as 'own stats help': an effect below 0.4 point is smaller than each of them")
 OFFLINE_CELLS = (("efficientnet_lite0", "fashion_mnist"), ("efficientnet_lite0", "mnist"))
 
 pytestmark = pytest.mark.claim(
@@ -36,7 +40,8 @@ pytestmark = pytest.mark.claim(
     fair_test=fair_test(), kind="superiority",
     test="paired_t",
     alpha=0.05,
-    margin=1.0,
+    margin=0.4,
+    margin_why=STATS_MARGIN,
     min_seeds=3,
     looks=(3, 5, 8),
 )
@@ -72,7 +77,8 @@ def test_dataset_stats(finetune, evidence, data_dir, model, dataset, seed):
     title="dataset stats with the weak std (as 001 ran it) beat pretraining stats",
     source="001 exp. 1.2 (own == weak)",
     models=SOURCE_MODELS, datasets=SOURCE_DATASETS, cells=OFFLINE_CELLS,
-    fair_test=fair_test(), kind="superiority", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8),
+    fair_test=fair_test(), kind="superiority", test="paired_t", alpha=0.05, margin=0.4, margin_why=STATS_MARGIN,
+    min_seeds=3, looks=(3, 5, 8),
 )
 def test_dataset_stats_weak(finetune, evidence, model, dataset, seed):
     own = finetune(model=model, dataset=dataset, norm="dataset_weak", seed=seed)

@@ -17,7 +17,10 @@ H1       (a) |acc(1 digit) - acc(exact)| < 1 point. (b) share of grid cells with
          (d) 002's point tests on LeNet/MNIST: |acc(point) - acc(0.1307/0.3081)| < 1 point for 0.144/0.569
          (its Optuna optimum, "may trigger a higher accuracy"), 0.5/0.25 ("would work as well") and none.
 Test     (a) and (d) TOST, (b) and (c) one-sided, all on the paired t-test; Holm across cells; alpha 0.05.
-Margin   (a) and (d) 1.0 point; (b) 2.0 points from the best cell and a 50% share, stated before any run.
+Margin   (a) and (d) 1.0 point: 002 reads cells within its plateau as the same, and half of the plateau's
+         2 points is a difference 002's own 99% LeNet would show. (b) 2.0 points from the best cell and a
+         50% share: 002 calls the region of its 15 x 15 LeNet map near the best accuracy a plateau
+         "for a large class of input normalization values"; most cells within 2 points is that claim.
 Seeds    (a) and (d) the profile's, with --seeds auto looks at 3, 5 and 8; (b) and (c) 3 seeds (scans).
 Grid     002's ranges, the profile's grid_size per axis (15 in paper, as 002): for LeNet mean linspace(-2, 3) x
          std geomspace(0.02, 2); for pretrained models its ResNet scan's, mean linspace(-3, 3) x std
@@ -37,7 +40,9 @@ PLATEAU_SHARE = 0.5  # share of cells the claim commits to
 @pytest.mark.claim("rounded_stats", title="one-digit stats are equivalent to the exact ones", source="002",
                    cells=(("lenet", "mnist"), ("efficientnet_lite0", "fashion_mnist"), ("resnet18", "cifar10")),
                    fair_test=fair_test(),
-                   kind="equivalence", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8))
+                   kind="equivalence", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8),
+                   margin_why="002 prints LeNet accuracies near 99% and reads its plateau at 2 points from the best; "
+                              "half of that")
 def test_rounded_stats_are_equivalent(finetune, evidence, profile, model, dataset, seed):
     rounded = finetune(model=model, dataset=dataset, norm="dataset_1digit", seed=seed, **recipe_for(model, profile))
     exact = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe_for(model, profile))
@@ -47,7 +52,9 @@ def test_rounded_stats_are_equivalent(finetune, evidence, profile, model, datase
 @pytest.mark.claim("point_values", title="002's other points work as well as the exact 0.1307/0.3081",
                    source="002 (its point tests on LeNet/MNIST)", cells=(("lenet", "mnist"),),
                    fair_test=fair_test(),
-                   kind="equivalence", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8))
+                   kind="equivalence", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8),
+                   margin_why="002 prints LeNet accuracies near 99% and reads its plateau at 2 points from the best; "
+                              "half of that")
 @pytest.mark.parametrize("point", ["fixed:0.144/0.569", "fixed:0.5/0.25", "none"])
 def test_other_points_work_as_well(finetune, evidence, profile, model, dataset, point, seed):
     other = finetune(model=model, dataset=dataset, norm=point, seed=seed, **recipe_for(model, profile))
@@ -93,7 +100,8 @@ def test_retraining_recovers_the_shift(finetune, evidence, profile, model, datas
     zoom_means, zoom_stds = mean_std_grid(profile, model, zoom=True)
     grid = [fixed_norm(m, s) for m in means for s in stds]
     zoom = [fixed_norm(m, s) for m in zoom_means for s in zoom_stds]
-    reference = finetune(model=model, dataset=dataset, norm="pretrain", seed=seed, test_norms=tuple(grid + zoom), **budget)
+    reference = finetune(model=model, dataset=dataset, norm="pretrain", seed=seed, test_norms=tuple(grid + zoom),
+                         **budget)
     shifted = [[reference.metric(f"norm@{fixed_norm(m, s)}") for s in stds] for m in means]
     tuned = [[r.accuracy for r in row] for row in runs]
     evidence.heatmap("trained network under shifted normalization (no re-training)", heatmap(means, stds, shifted))

@@ -6,7 +6,8 @@ Source   002 (Optuna over weight and bias multipliers in [0.05, 20], log scale, 
 H1       (a) acc(bad cell, rescaled init) > acc(dataset stats) - 2 points (non-inferiority);
          (b) acc(bad cell, rescaled init) > acc(bad cell, default init).
 Test     one-sided paired t-tests; Holm across the two bad cells; alpha 0.05.
-Margin   2.0 points, the plateau margin of test_exact_values.
+Margin   2.0 points, the plateau margin of test_exact_values: 002 asks whether the rescued cell is back
+         on the plateau ("exceeding the 95th percentile of the previously computed range").
 Search   weight x bias multipliers geomspace(0.05, 20, 5) each (002's range, log scale), chosen on a
          validation split held out of the training data (never on the test set, which 002's Optuna
          objective used), search seed 1000. The worst cell is the lowest mean test accuracy of
@@ -65,7 +66,9 @@ def failed_arm(label: str, failed: list) -> Arm:
 @pytest.mark.claim("init_compensation", title="rescaled conv1 init recovers plateau accuracy at a bad cell",
                    source="002", cells=(("lenet", "mnist"),),
                    fair_test=fair_test(), kind="noninferiority", test="paired_t",
-                   alpha=0.05, margin=2.0, min_seeds=3)
+                   alpha=0.05, margin=2.0, min_seeds=3,
+                   margin_why="the plateau margin of 002's grid (test_exact_values): rescued means back on the "
+                              "plateau")
 @WHERE
 def test_rescaled_init_recovers_the_plateau(finetune, evidence, profile, model, dataset, where, seed):
     recipe = lenet_002(profile)

@@ -9,7 +9,10 @@ Claim    Source 001: normalizing with the exact global std ("strong") gives high
 Source   001 (ResNet-18, one run, read off a curve).
 H1       (a) acc(exact std) - acc(weak std) > 0. (b) |acc(exact std) - acc(weak std)| < 1 point.
 Test     (a) one-sided paired t-test; (b) TOST on the paired t-test; Holm across cells; alpha 0.05.
-Margin   1.0 accuracy point (a smaller difference makes (a) "negligible").
+Margin   (a) 0.4 point: 001 prints no number; the exact and weak std differ by less than the dataset
+         and pretraining stats do, so the margin of dataset_stats (from 000 Table 2's gaps) applies:
+         a smaller effect is "negligible". (b) 1.0 point, the equivalence margin 000's min-max gaps
+         support (-1.08 to +0.55 read as equivalent).
 Seeds    the profile's; with --seeds auto, looks at 3, 5 and 8 seeds (O'Brien-Fleming).
 """
 import pytest
@@ -33,7 +36,9 @@ def record_estimates(evidence, data_dir, dataset):
 
 @pytest.mark.claim("strong_std", title="the exact std beats the average per-image std", source="001",
                    fair_test=fair_test(),
-                   kind="superiority", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8), **SOURCE)
+                   kind="superiority", test="paired_t", alpha=0.05, margin=0.4, min_seeds=3, looks=(3, 5, 8), **SOURCE,
+                   margin_why="001 prints no number; 0.4 point, the margin of dataset vs pretraining stats (000 "
+                              "Table 2), a larger change of the same statistics")
 def test_strong_beats_weak(finetune, evidence, data_dir, profile, model, dataset, seed):
     strong = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe_for(model, profile))
     weak = finetune(model=model, dataset=dataset, norm="dataset_weak", seed=seed, **recipe_for(model, profile))
@@ -45,7 +50,9 @@ def test_strong_beats_weak(finetune, evidence, data_dir, profile, model, dataset
 @pytest.mark.claim("std_estimators_equivalent", title="the exact and per-image-average stds are equivalent",
                    source="001",
                    fair_test=fair_test(),
-                   kind="equivalence", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8), **SOURCE)
+                   kind="equivalence", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8), **SOURCE,
+                   margin_why="000 reads gaps up to 1 point between input scalings (min-max, -1.08 to +0.55) as "
+                              "equivalent")
 def test_strong_and_weak_are_equivalent(finetune, evidence, profile, model, dataset, seed):
     strong = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe_for(model, profile))
     weak = finetune(model=model, dataset=dataset, norm="dataset_weak", seed=seed, **recipe_for(model, profile))

@@ -211,6 +211,7 @@ def test_every_claim_states_when_it_is_a_fair_test(name):
 
     spec = catalogue_specs()[name]
     assert spec.fair_test is not None and spec.fair_test.why, name
+    assert spec.margin is None or spec.margin_why, f"{name}: a margin without its justification from the source"
     offline = [(m, d) for m, d in spec.cells if d in ("mnist", "fashion_mnist")]
     assert offline, name
     for model, dataset in offline:
