@@ -40,6 +40,9 @@ class Settings:
     datasets: list[str] | None
     worker: str
     plan: bool = False  # --plan: list what the session would train, train nothing
+    backend: str = "local"  # "local": this process (or each xdist worker) trains; "ray": Ray tasks do
+    ray_address: str | None = None  # --ray-address; None: a Ray instance on this machine
+    node_data_dir: Path | None = None  # the data dir on the Ray nodes (--ray-data-dir, else data_dir)
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -49,6 +52,9 @@ SPECS = pytest.StashKey[dict]()  # test function's node id -> its ClaimSpec, par
 ITEM_TAG = pytest.StashKey[ItemTag]()  # on each claim item: its claim, cell and seed
 REQUESTS = pytest.StashKey[list]()  # --plan: the runs an item asked for, in its current pass
 PLAN_PASS = pytest.StashKey[int]()  # --plan: which of the item's two passes is running
+PLANNED = pytest.StashKey[tuple]()  # --plan: every run the item asked for, the dependent ones marked
+CONFIGS = pytest.StashKey[dict]()  # --plan: the config of each missing run the item asked for, by key
+BACKEND = pytest.StashKey[object]()  # --backend ray: the session's RayBackend
 WORKER_USAGE_ERROR = "normclaims_usage_error"
 MAX_SEEDS = 1000  # a bound on --seeds: each seed is a test item of every cell
 
@@ -85,6 +91,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--plan", action="store_true", default=False,
                     help="train nothing: list per claim and cell the runs the session needs, how many are in the "
                          "store, the device-hours of the rest and the seeds each claim needs. Default: %(default)r")
+    group.addoption("--backend", metavar="NAME", default="local",
+                    help="who trains the runs: 'local' (this process, or each xdist worker) or 'ray' (each run a Ray "
+                         "task; needs pip install -e .[ray]). Default: %(default)r")
+    group.addoption("--ray-address", metavar="auto|HOST:PORT", default=None,
+                    help="with --backend ray: the cluster to join ('auto': the one this machine belongs to). "
+                         "Default: a Ray instance started on this machine")
+    group.addoption("--ray-data-dir", metavar="DIR", default=None,
+                    help="with --backend ray: the data dir on every node. Default: the session's --data-dir")
     group.addoption("--report-dir", metavar="DIR", default="reports",
                     help="where summary.md and summary.json are written (relative to the rootdir). Default: %(default)r")
 
@@ -132,6 +146,7 @@ def read_settings(config: pytest.Config) -> Settings:
     from harness.models import MODELS
 
     opt = config.getoption
+    backend, ray_address, node_data_dir = read_backend(config)
     profile = get_profile(opt("--profile"))
     sequential = opt("--seeds") == "auto"
     if opt("--seeds") is None or sequential:
@@ -139,12 +154,17 @@ def read_settings(config: pytest.Config) -> Settings:
     else:
         seeds = positive_int("--seeds", opt("--seeds"), MAX_SEEDS)
     gpus = opt("--gpus")
+    if backend == "ray" and gpus is not None and gpus.strip().lower() != "cpu":
+        raise UsageError(f"--gpus {gpus} with --backend ray: each run asks Ray for one GPU on whichever node has one; "
+                         "leave --gpus out to use the cluster's GPUs, or pass --gpus cpu")
     visible = 0 if gpus is not None and gpus.strip().lower() == "cpu" else visible_gpu_count()
     devices = parse_gpus(gpus, visible)
     workerinput = getattr(config, "workerinput", None)
     worker = workerinput["workerid"] if workerinput else "main"
     if opt("--cpu-threads") is not None:
         threads = positive_int("--cpu-threads", opt("--cpu-threads"))
+    elif backend == "ray":  # one thread per run, one run per CPU: what -n (cores) does on one machine
+        threads = 1
     else:
         threads = core_share(available_cores(), workerinput["workercount"] if workerinput else 1,
                              os.environ.get("OMP_NUM_THREADS"))
@@ -164,7 +184,33 @@ def read_settings(config: pytest.Config) -> Settings:
         models=name_list(opt("--models"), MODELS.get),
         datasets=name_list(opt("--datasets"), get_dataset),
         worker=worker, plan=opt("--plan"),
+        backend=backend, ray_address=ray_address,
+        node_data_dir=node_data_dir or (data_dir.resolve() if backend == "ray" else None),
     )
+
+
+def read_backend(config: pytest.Config) -> tuple[str, str | None, Path | None]:
+    """--backend, --ray-address and --ray-data-dir, checked before anything else is read."""
+    from harness.ray_backend import check_address, import_ray
+
+    opt = config.getoption
+    backend = opt("--backend")
+    if backend not in ("local", "ray"):
+        raise UsageError(f"--backend {backend!r}: expected 'local' or 'ray'")
+    if backend != "ray":
+        for option in ("--ray-address", "--ray-data-dir"):
+            if opt(option) is not None:
+                raise UsageError(f"{option} needs --backend ray")
+        return backend, None, None
+    if getattr(config.option, "numprocesses", None):
+        raise UsageError("--backend ray with -n: the Ray cluster runs the training, this process only waits for it; "
+                         "drop -n")
+    import_ray()  # not installed: a usage error saying how to install it
+    address = check_address(opt("--ray-address")) if opt("--ray-address") is not None else None
+    node_data_dir = Path(opt("--ray-data-dir")).expanduser() if opt("--ray-data-dir") else None
+    if node_data_dir is not None and not node_data_dir.is_absolute():
+        raise UsageError(f"--ray-data-dir {node_data_dir}: expected an absolute path (it is read on every node)")
+    return backend, address, node_data_dir
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -182,13 +228,46 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[USAGE_ERRORS] = []
     config.stash[SPECS] = {}
     config.stash[SESSION_START] = getattr(config, "workerinput", {}).get("normclaims_session_start", time.time())
+    if settings.backend == "ray":
+        join_cluster(config, settings)
     if not hasattr(config, "workerinput"):  # only the controller sees every report
+        from harness.progress import install_progress
         from harness.report import Reporter
 
         config.pluginmanager.register(Reporter(config), "normclaims-reporter")
+        install_progress(config)
 
 
 SESSION_START = pytest.StashKey[float]()
+
+
+def join_cluster(config: pytest.Config, settings: Settings) -> None:
+    """--backend ray: join the cluster (or start Ray here); runs train on its device type: a GPU when
+    it has any and --gpus is not 'cpu'. --plan trains nothing: it joins only a named cluster, to plan
+    for its device type."""
+    from harness.ray_backend import RayBackend
+
+    if settings.plan and settings.ray_address is None:
+        return
+    try:
+        backend = RayBackend.connect(settings.ray_address, settings.node_data_dir, settings.threads, config.getoption("--gpus"))
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SETTINGS] = dataclasses.replace(settings, devices=[backend.device], device=backend.device)
+    if settings.plan:
+        backend.close(None)
+        return
+    config.stash[BACKEND] = backend
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    backend = config.stash.get(BACKEND, None)
+    if backend is None:
+        return None
+    where = config.stash[SETTINGS].ray_address or "a Ray instance on this machine"
+    return (f"normclaims: --backend ray on {where}: {backend.slots} run(s) at once on "
+            f"{'GPUs' if backend.cuda else f'CPUs, {backend.threads} thread(s) each'}; data dir on the nodes "
+            f"{backend.data_dir}")
 
 
 def prefer_work_stealing(config: pytest.Config) -> None:
@@ -343,6 +422,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
             if verdict[0] != "inconclusive":
                 log.info("%s %s: %s after %d seeds", spec.name, tag.cell.id, verdict[0], seed + 1)
                 break
+            next_look = min((look for look in spec.looks if look > seed + 1), default=seed + 1)
+            submit_ahead(pyfuncitem, range(seed + 1, next_look))  # --backend ray: the next look's seeds at once
     return True
 
 
@@ -360,7 +441,98 @@ def plan_passes(item: pytest.Function, call) -> None:
     finally:  # also when a pass skips: what was asked for until then is listed
         both = set.intersection(*({r.key for r in p} for p in passes))
         runs = {r.key: r for r in passes[0]}.values()  # the first pass's runs: one set of stand-ins
-        attach(item, Requests(tuple(dataclasses.replace(r, dependent=r.key not in both) for r in runs)))
+        requests = tuple(dataclasses.replace(r, dependent=r.key not in both) for r in runs)
+        item.stash[PLANNED] = item.stash.get(PLANNED, ()) + requests
+        attach(item, Requests(requests))
+
+
+class PlanScratch:
+    """Stands in for an item whose runs are enumerated before it runs (--backend ray): what the
+    plan's finetune and the evidence record lands here, not in the item's report."""
+
+    def __init__(self):
+        self.stash = pytest.Stash()
+        self.user_properties: list = []
+
+
+PLAIN_FIXTURES = ("finetune", "evidence", "data_dir", "profile")  # what runs_ahead can hand a claim test
+
+
+def runs_ahead(item: pytest.Function, seeds) -> tuple[list, bool]:
+    """Before `item` runs: the missing runs it will ask for at `seeds` that follow from no other
+    run's result, found by --plan's two passes; and whether it asks for others, which depend on
+    runs not finished yet (also when a fixture other than the plain ones keeps it from being called)."""
+    from harness.protocol import numerics_for
+
+    settings: Settings = item.config.stash[SETTINGS]
+    tag = item.stash[ITEM_TAG]
+    params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
+    names = item._fixtureinfo.argnames
+    if not set(names) <= set(params) | set(PLAIN_FIXTURES):
+        return [], True
+    scratch = PlanScratch()
+    numerics = numerics_for("cuda" if settings.device.startswith("cuda") else "cpu", item.config.getoption("--compile"))
+    given = {"finetune": plan_runs(scratch, settings, item.config.stash[STORE], numerics),
+             "data_dir": settings.data_dir, "profile": settings.profile, **params}
+    for seed in seeds:
+        def call(seed=seed):
+            evidence = Evidence(scratch, dataclasses.replace(tag, seed=seed))
+            item.obj(**{name: evidence if name == "evidence" else seed if name == "seed" else given[name]
+                        for name in names})
+
+        try:
+            plan_passes(scratch, call)
+        except (Exception, pytest.skip.Exception, pytest.fail.Exception, pytest.xfail.Exception):
+            pass  # what it asked for until then is planned; the item meets the same outcome when it runs
+    requests = scratch.stash.get(PLANNED, ())
+    configs = scratch.stash.get(CONFIGS, {})
+    return [configs[r.key] for r in requests if not r.cached and not r.dependent], any(r.dependent for r in requests)
+
+
+def item_seeds(item: pytest.Function):
+    """The seeds an item runs for sure: its own, or a sequential cell's seeds up to its first look."""
+    tag = item.stash[ITEM_TAG]
+    return range(tag.spec.looks[0]) if tag.sequential else [tag.seed]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """--backend ray: before the first item runs, submit every run the items will ask for that does
+    not depend on other runs' results, in the order the items ask for them."""
+    backend = session.config.stash.get(BACKEND, None)
+    if backend is None or session.config.option.collectonly or (
+            session.testsfailed and not session.config.option.continue_on_collection_errors):
+        return
+    started = time.perf_counter()
+    waiting, submitted = submit_from(backend, [item for item in session.items if ITEM_TAG in item.stash])
+
+    def replan() -> None:
+        waiting[:], more = submit_from(backend, waiting)
+        if more:
+            log.info("submitted %d run(s) to Ray whose inputs have finished", more)
+
+    backend.replan = replan
+    log.info("submitted %d run(s) to Ray in %.1f s; %d item(s) ask for runs that depend on others",
+             submitted, time.perf_counter() - started, len(waiting))
+
+
+def submit_from(backend, items: list) -> tuple[list, int]:
+    """Submit the runs `items` can name now: the items that ask for runs not known yet, and how many
+    runs were submitted."""
+    waiting, submitted = [], 0
+    for item in items:
+        configs, dependent = runs_ahead(item, item_seeds(item))
+        submitted += sum(backend.submit(cfg) for cfg in configs)
+        if dependent:
+            waiting.append(item)
+    return waiting, submitted
+
+
+def submit_ahead(item: pytest.Function, seeds) -> None:
+    backend = item.config.stash.get(BACKEND, None)
+    if backend is not None:
+        for cfg in runs_ahead(item, seeds)[0]:
+            backend.submit(cfg)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -372,12 +544,25 @@ def pytest_testnodedown(node, error) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    leave_cluster(session.config)
     errors = session.config.stash.get(USAGE_ERRORS, [])
     if errors and not hasattr(session.config, "workerinput"):
         import sys
 
         sys.stderr.write(f"ERROR: {'; '.join(dict.fromkeys(errors))}\n")
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+
+def leave_cluster(config: pytest.Config) -> None:
+    """--backend ray, at the end of the session or after Ctrl-C: store what has finished, cancel the rest."""
+    backend = config.stash.get(BACKEND, None)
+    if backend is not None:
+        del config.stash[BACKEND]
+        backend.close(config.stash[STORE])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    leave_cluster(config)  # when the session ended before pytest_sessionfinish
 
 
 @pytest.fixture
@@ -395,7 +580,8 @@ def finetune(request: pytest.FixtureRequest):
     numerics = numerics_for(device_type, request.config.getoption("--compile"))
 
     if settings.plan:
-        return plan_runs(request, settings, store, numerics)
+        return plan_runs(request.node, settings, store, numerics)
+    backend = request.config.stash.get(BACKEND, None)
 
     def run(*, model: str, dataset: str, norm: str, seed: int, **overrides) -> RunRecord:
         cfg = requested_config(settings, numerics, model=model, dataset=dataset, norm=norm, seed=seed, **overrides)
@@ -406,12 +592,17 @@ def finetune(request: pytest.FixtureRequest):
             require(c.dataset, settings.data_dir, c.model, c.weights)
 
         def train(c):
+            from harness.progress import progress_reporter
             from harness.train import finetune as train_run
 
             log.info("training %s on %s", c.label(), settings.device)
-            return train_run(c, settings.device, settings.data_dir, progress=log.info, threads=settings.threads)
+            with progress_reporter(store, c, log.info) as progress:  # the controller's live area reads it
+                return train_run(c, settings.device, settings.data_dir, progress=progress, threads=settings.threads)
 
         try:
+            if backend is not None:  # the session's data dir is the nodes' unless --ray-data-dir says otherwise
+                same_data = settings.node_data_dir == settings.data_dir
+                return backend.get_or_train(store, cfg, on_wait=log.info, precheck=available if same_data else None)
             return store.get_or_run(cfg, train, on_wait=log.info, precheck=available)
         except Unavailable as exc:
             attach(request.node, Skip(exc.reasons))
@@ -433,13 +624,12 @@ def requested_config(settings: Settings, numerics, **request):
     return cfg
 
 
-def plan_runs(request: pytest.FixtureRequest, settings: Settings, store, numerics):
-    """--plan's finetune: a stored run as it is, a missing one as a PlannedRun, each request listed."""
+def plan_runs(item, settings: Settings, store, numerics):
+    """--plan's finetune: a stored run as it is, a missing one as a PlannedRun, each request listed
+    in `item`'s stash (a claim item, or a PlanScratch standing in for one)."""
     from harness.availability import offline_reasons
     from harness.datasets import get_dataset
     from harness.plan import PlannedRun, RunRequest, run_images, stand_in
-
-    item = request.node
 
     def run(*, model: str, dataset: str, norm: str, seed: int, **overrides) -> RunRecord:
         cfg = requested_config(settings, numerics, model=model, dataset=dataset, norm=norm, seed=seed, **overrides)
@@ -455,6 +645,7 @@ def plan_runs(request: pytest.FixtureRequest, settings: Settings, store, numeric
             run_images(cfg, spec.train_size, spec.test_size), found is not None))
         if found is not None:
             return found
+        item.stash.setdefault(CONFIGS, {})[cfg.key()] = cfg
         return PlannedRun(cfg.key(), cfg, "planned", None, value=stand_in(cfg.key(), item.stash.get(PLAN_PASS, 0)))
 
     return run

@@ -5,25 +5,55 @@ once is trained once: the first takes the lease and trains, the other waits for 
 lease whose owner died (same host, pid gone; or no heartbeat for LEASE_TTL_S) is taken over,
 so a killed session never blocks the next one. Rows are written in one transaction each, so
 Ctrl-C or kill -9 loses at most the runs still training.
+
+The progress table is how a run in training tells the session's controller where it is (epoch k
+of N, its loss, accuracy and images/s): one row per run, replaced at each epoch and deleted when
+the run ends. Progress is best effort: its writes wait at most PROGRESS_BUSY_S for the lock and
+give up silently, so a busy store slows no run and fails none.
 """
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import socket
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from harness.config import RunConfig, RunRecord, RunResult
 from harness.errors import RunFailed, UsageError
 
+log = logging.getLogger("normclaims")
+
 SCHEMA_VERSION = 1
 LEASE_TTL_S = 180.0  # a lease without a heartbeat for this long belongs to a dead worker
 HEARTBEAT_S = 20.0
 POLL_S = 0.5
+PROGRESS_BUSY_S = 0.25  # a progress write waits this long for the lock, then is dropped
+
+# Added after schema 1 without changing what older harnesses read: created when missing on opening
+PROGRESS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS progress (
+    key TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    worker TEXT,
+    host TEXT,
+    pid INTEGER,
+    epoch INTEGER NOT NULL,
+    epochs INTEGER,
+    loss REAL,
+    accuracy REAL,
+    images_per_s REAL,
+    started REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_finished ON runs (finished);
+"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -44,7 +74,40 @@ CREATE TABLE IF NOT EXISTS leases (
     heartbeat REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-"""
+""" + PROGRESS_SCHEMA
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    """A run in training, as its worker last reported it."""
+
+    key: str
+    label: str
+    worker: str | None
+    host: str | None
+    epoch: int  # epochs finished; 0 while the run loads its data and model
+    epochs: int | None
+    loss: float | None  # the last epoch's mean training loss
+    accuracy: float | None  # the last evaluated accuracy
+    images_per_s: float | None  # the last epoch's training speed
+    started: float
+    updated: float
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run the store saved, as a progress display reads it."""
+
+    key: str
+    label: str
+    status: str
+    reason: str | None
+    accuracy: float | None
+    wall_s: float | None
+    images_per_s: float | None
+    epochs: int
+    finished: float
+    worker: str | None
 
 
 class RunStore:
@@ -77,12 +140,20 @@ class RunStore:
                     # worker opening it meanwhile sees all of it or nothing
                     db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} "
                                      f"INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}'); COMMIT;")
+                else:
+                    add_progress_schema(db)
                 db.execute("SELECT key, config, status, result, reason, finished FROM runs LIMIT 1").fetchall()
             finally:
                 db.close()
         except sqlite3.DatabaseError as exc:
             raise UsageError(f"run store {self.path} is not a readable SQLite database ({exc}); move it aside or pass another --store") from None
         self._ready = True
+
+    def _quick(self) -> sqlite3.Connection:
+        """A connection that waits at most PROGRESS_BUSY_S for a lock: for progress, never for runs."""
+        db = sqlite3.connect(self.path, timeout=PROGRESS_BUSY_S, isolation_level=None)
+        db.execute(f"PRAGMA busy_timeout={int(PROGRESS_BUSY_S * 1000)}")
+        return db
 
     def _shared(self) -> sqlite3.Connection:
         """This process's long-lived connection for reads (a session looks up hundreds of runs)."""
@@ -242,3 +313,108 @@ class RunStore:
         db.execute("DELETE FROM leases WHERE key = ?", (key,))
         db.execute("COMMIT")
         return finished
+
+    # ------------------------------------------------------------------ progress
+    def report_progress(self, cfg_or_key: RunConfig | str, *, epoch: int, epochs: int | None = None,
+                        loss: float | None = None, accuracy: float | None = None,
+                        images_per_s: float | None = None, started: float | None = None,
+                        label: str | None = None) -> bool:
+        """Record where a run in training is, replacing its previous row. Returns whether it was
+        written: a locked or damaged store drops the report, it never raises."""
+        is_cfg = isinstance(cfg_or_key, RunConfig)
+        key = cfg_or_key.key() if is_cfg else cfg_or_key
+        label = label or (cfg_or_key.label() if is_cfg else key[:12])
+        epochs = epochs if epochs is not None else (cfg_or_key.epochs if is_cfg else None)
+        now = time.time()
+        row = (key, label, self.worker, self.host, os.getpid(), epoch, epochs, finite(loss), finite(accuracy),
+               finite(images_per_s), started or now, now)
+        return self._progress_write(
+            "INSERT OR REPLACE INTO progress (key, label, worker, host, pid, epoch, epochs, loss, accuracy, "
+            "images_per_s, started, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+    def clear_progress(self, key: str) -> bool:
+        """The run ended (finished, failed or interrupted): its row goes. Never raises."""
+        return self._progress_write("DELETE FROM progress WHERE key = ?", (key,))
+
+    def _progress_write(self, sql: str, params: tuple) -> bool:
+        if not self.path.exists():  # progress never creates a store
+            return False
+        try:
+            db = self._quick()
+            try:
+                db.execute(sql, params)  # autocommit: one short transaction
+            finally:
+                db.close()
+            return True
+        except (sqlite3.Error, OSError) as exc:
+            log.debug("progress of %s not recorded: %s", params[0][:12], exc)
+            return False
+
+    def read_progress(self) -> list[ProgressRow]:
+        """The runs in training now, oldest first: rows whose run holds a live lease, or (a run
+        trained outside the lease, e.g. by a cluster task) was updated within LEASE_TTL_S.
+        A row whose run has since been saved, or whose worker died, is left out."""
+        rows = self._progress_read(
+            "SELECT p.key, p.label, p.worker, p.host, p.epoch, p.epochs, p.loss, p.accuracy, p.images_per_s, "
+            "p.started, p.updated, p.pid, l.host, l.pid, l.heartbeat FROM progress p "
+            "LEFT JOIN leases l ON l.key = p.key "
+            "WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.key = p.key AND r.finished >= p.started) "
+            "ORDER BY p.started, p.key", ())
+        live = []
+        for *fields, pid, lease_host, lease_pid, heartbeat in rows:
+            row = ProgressRow(*fields)
+            if lease_host is not None:
+                dead = self._lease_is_dead(lease_host, lease_pid, heartbeat)
+            else:
+                dead = pid is None or self._lease_is_dead(row.host, pid, row.updated)
+            if not dead:
+                live.append(row)
+        return live
+
+    def read_finished(self, since: float) -> list[FinishedRun]:
+        """The runs saved at or after `since`, in the order they finished."""
+        out = []
+        for key, config, status, result, reason, finished, worker in self._progress_read(
+                "SELECT key, config, status, result, reason, finished, worker FROM runs "
+                "WHERE finished >= ? ORDER BY finished, key", (since,)):
+            try:
+                label = RunConfig.from_dict(json.loads(config)).label()
+                res = json.loads(result) if result else {}
+            except (ValueError, TypeError, KeyError):
+                continue  # a damaged row: lookup() reports it where it matters
+            out.append(FinishedRun(key, label, status, reason, res.get("accuracy"), res.get("wall_s"),
+                                   res.get("images_per_s"), len(res.get("history") or ()), finished, worker))
+        return out
+
+    def _progress_read(self, sql: str, params: tuple) -> list[tuple]:
+        """Rows for a progress display; none when the store is missing, locked or lacks the table."""
+        if not self.path.exists():
+            return []
+        try:
+            db = self._quick()
+            try:
+                return db.execute(sql, params).fetchall()
+            finally:
+                db.close()
+        except (sqlite3.Error, OSError) as exc:
+            log.debug("progress not read: %s", exc)
+            return []
+
+
+def add_progress_schema(db: sqlite3.Connection) -> None:
+    """Give a store made before the progress table its table and index. A store this process may
+    not write (read-only) keeps working without them."""
+    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE name IN ('progress', 'runs_by_finished')")}
+    if len(names) == 2:
+        return
+    try:
+        db.executescript(f"BEGIN IMMEDIATE; {PROGRESS_SCHEMA} COMMIT;")
+    except sqlite3.OperationalError as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        log.debug("run store without a progress table: %s", exc)
+
+
+def finite(value: float | None) -> float | None:
+    """NaN and infinities as NULL: a diverging run's loss is shown as missing, not stored as text."""
+    return float(value) if value is not None and math.isfinite(value) else None

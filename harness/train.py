@@ -25,12 +25,13 @@ from harness.devices import enter_device
 from harness.errors import RunFailed, UsageError
 from harness.models import MODELS
 from harness.norms import NormContext, describe, make_normalizer, resolve
+from harness.progress import EpochProgress
 from harness.protocol import STALE_BN_LIMIT, stale_bn_fraction
 
 EVAL_BATCH = 500  # evaluation and BN re-estimation batch: no gradients, so larger than training's
 
 
-def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[str], None] | None = None,
+def finetune(cfg: RunConfig, device: str, data_dir: Path, progress: Callable[[EpochProgress], None] | None = None,
              threads: int | None = None) -> RunResult:
     """Train and evaluate one run. `threads`: intra-op threads (the CPU run's arithmetic, or the host
     side of a GPU run); None keeps the process's setting. CPU results are bitwise reproducible at a
@@ -230,9 +231,9 @@ def train_loop(run: RunState, cfg: RunConfig, gen: torch.Generator, progress) ->
             accuracy = evaluate(run)
         log.history.append({"epoch": epoch, "train_loss": train_loss, "test_accuracy": accuracy,
                             "lr": last_lr, "train_seconds": round(epoch_seconds, 4)})
-        if progress:
-            acc_text = f", {cfg.evaluate_on} acc {accuracy:.4f}" if accuracy is not None else ""
-            progress(f"{cfg.label()}: epoch {epoch}/{cfg.epochs}, loss {train_loss:.4f}{acc_text}")
+        if progress:  # str() of the event is the log line
+            progress(EpochProgress(cfg.label(), epoch, cfg.epochs, train_loss, accuracy, cfg.evaluate_on,
+                                   steps * cfg.batch_size / epoch_seconds if epoch_seconds > 0 else None))
     if log.steps != total_steps:
         raise RunFailed(f"ran {log.steps} optimizer steps, planned {total_steps}")
     return log
