@@ -12,23 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import FASHION_TINY, ROOT
+from test_plugin import TINY_CLAIM  # the same tiny claim as the local plugin tests
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
 
-TINY_CLAIM = f'''
-import pytest
-
-pytestmark = pytest.mark.claim(
-    "tiny", title="dataset beats none", source="test fixture",
-    cells=(("lenet", "folder:{FASHION_TINY}"),), alpha=0.05, min_seeds=2,
-)
-
-
-def test_tiny(finetune, evidence, model, dataset, seed):
-    a = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, batch_size=32)
-    b = finetune(model=model, dataset=dataset, norm="none", seed=seed, batch_size=32)
-    evidence.greater(a, b)
-'''
 SESSION_S = 120  # a stuck session fails the test instead of hanging the suite
 
 
