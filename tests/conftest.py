@@ -9,6 +9,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FASHION_TINY = ROOT / "fixtures" / "fashion_tiny"
 
 
+def harness_on_path(monkeypatch) -> None:
+    """A pytester subprocess imports the harness from this checkout, installed or not."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+
+
 @pytest.fixture
 def data_dir(tmp_path_factory) -> Path:
     """A data dir shared by the session's tests (decoded arrays are cached there)."""

@@ -1,10 +1,9 @@
 """The plugin end to end: pytester runs of tiny claims in subprocesses, with and without xdist."""
 import json
-import os
 
 import pytest
 
-from conftest import FASHION_TINY, ROOT
+from conftest import FASHION_TINY, harness_on_path
 
 CONFTEST = ""  # the installed harness registers its plugin through its pytest11 entry point
 
@@ -30,8 +29,7 @@ def project(pytester, tmp_path_factory, monkeypatch):
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_tiny_claim=TINY_CLAIM)
     data = tmp_path_factory.mktemp("data")
-    # the subprocess imports the harness from this checkout, installed or not
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    harness_on_path(monkeypatch)
 
     def run(*args):
         # "--opt=value" as users may also write it; values as separate args are tested below

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import FASHION_TINY, ROOT
+from conftest import FASHION_TINY, ROOT, harness_on_path
 from harness.config import PROFILES, RunResult
 from harness.errors import RunFailed
 from harness.progress import (EpochProgress, LineOutput, LiveOutput, ProgressBoard, Tally, duration, eta_seconds,
@@ -441,7 +441,7 @@ def session(pytester, tmp_path_factory, monkeypatch):
     pytester.makeconftest(SLOW_EPOCHS)
     pytester.makepyfile(test_tiny_claim=CLAIM)
     data = tmp_path_factory.mktemp("data")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    harness_on_path(monkeypatch)
     options = ["-p", "no:cacheprovider", "--profile=smoke", "--gpus=cpu", f"--data-dir={data}", "--seeds=2"]
 
     def run(*args):

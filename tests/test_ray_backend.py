@@ -1,7 +1,6 @@
 """--backend ray end to end: pytester sessions on a two-node Ray cluster on this machine
 (ray.cluster_utils.Cluster, one CPU per node), checked against local sessions of the same claim."""
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -11,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FASHION_TINY, ROOT
-from test_plugin import TINY_CLAIM  # the same tiny claim as the local plugin tests
+from conftest import harness_on_path
+from test_plugin import DEPENDENT_CLAIM, TINY_CLAIM  # the same claims as the local plugin tests
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
 
@@ -38,7 +37,7 @@ def node_tag(node) -> str:
 def project(pytester, tmp_path_factory, monkeypatch):
     pytester.makepyfile(test_tiny_claim=TINY_CLAIM)
     data = tmp_path_factory.mktemp("data")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    harness_on_path(monkeypatch)
     base = ["-p", "no:cacheprovider", "--profile=smoke", "--gpus=cpu", f"--data-dir={data}"]
 
     def run(*args):
@@ -121,22 +120,6 @@ def test_runs_spread_over_both_nodes_with_a_local_sessions_verdicts(project, pyt
     assert {r["worker"] for r in runs} == {node_tag(n) for n in cluster.list_all_nodes()}
     assert {r["result"]["meta"]["threads"] for r in runs} == {1}
     assert {w for w, _ in rows(pytester.path / "ray.sqlite")} == {r["worker"] for r in runs}  # the store keeps the node
-
-
-DEPENDENT_CLAIM = f'''
-import pytest
-
-pytestmark = pytest.mark.claim("pick", title="the best of three, then one more", source="test",
-                               cells=(("lenet", "folder:{FASHION_TINY}"),), min_seeds=2)
-
-
-def test_pick(finetune, evidence, model, dataset, seed):
-    runs = {{lr: finetune(model=model, dataset=dataset, norm="dataset", seed=seed, batch_size=32, lr=lr)
-            for lr in (1e-3, 3e-3, 1e-2)}}
-    best = max(runs, key=lambda lr: runs[lr].accuracy)
-    again = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, batch_size=32, lr=best, epochs=2)
-    evidence.greater(again, runs[best])
-'''
 
 
 def test_a_run_chosen_from_others_is_submitted_once_they_finish(project, pytester, cluster):

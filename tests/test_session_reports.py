@@ -1,10 +1,9 @@
 """What a session leaves for CI and for the next session: the JUnit XML of verdicts, and the
 changes since the previous report at the top of summary.md (pytester sessions, no training)."""
-import os
 
 import pytest
 
-from conftest import ROOT
+from conftest import harness_on_path
 
 junitparser = pytest.importorskip("junitparser", reason="the test extra: pip install -e .[test]")
 
@@ -30,7 +29,7 @@ def test_fixed(evidence, model, dataset, seed):
 @pytest.fixture
 def session(pytester, monkeypatch):
     pytester.makepyfile(test_fixed_claim=CONSTANT_CLAIM)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    harness_on_path(monkeypatch)
     return lambda *args: pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gpus=cpu", *args)
 
 
