@@ -10,6 +10,8 @@ Every figure comes from this one invocation (machines are noisy: compare ratios,
   first (datasets decoded). At their defaults both train one run per core with one thread each, so they
   do the same arithmetic and store the same numbers. Runs per second of each and ray / xdist; with
   `--rounds`, the order alternates and the ratio is the median of the rounds' ratios.
+- agreement: the two sessions' verdicts, mean differences per cell, and every run's numbers (same config, same
+  thread count: the same arithmetic), compared.
 - overhead: trivially short runs (LeNet on the 200-image fixture, 5 steps), one at a time through the
   backend the plugin uses (RayBackend.get_or_train, store included), on an idle Ray instance: per run,
   submit -> start on the node plus end -> result back in the session (scheduling), and the session's
@@ -31,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.devices import available_cores  # noqa: E402  (after the path: runs from a checkout)
+from harness.changes import cell_states  # noqa: E402  (after the path: runs from a checkout)
+from harness.devices import available_cores  # noqa: E402
 
 SUBSET = "claims/test_no_normalization.py claims/test_init_compensation.py"  # EfficientNet runs, and LeNet runs with the dependent search
 FASHION_TINY = ROOT / "fixtures" / "fashion_tiny"
@@ -63,9 +66,28 @@ def session(kind: str, args, scratch: Path, rnd: int) -> dict:
     if proc.returncode not in (0, 1):  # 1: a claim refuted, which the offline default does find
         sys.exit(f"{kind} session failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
     with sqlite3.connect(store) as db:
-        results = [json.loads(r) for (r,) in db.execute("SELECT result FROM runs WHERE status = 'ok'")]
+        results = {key: json.loads(r) for key, r in db.execute("SELECT key, result FROM runs WHERE status = 'ok'")}
         runs = db.execute("SELECT count(*) FROM runs").fetchone()[0]
-    return {"wall": wall, "runs": runs, "threads": sorted({r["meta"]["threads"] for r in results})}
+    summary = json.loads((scratch / f"reports-{kind}-{rnd}" / "summary.json").read_text(encoding="utf-8"))
+    return {"wall": wall, "runs": runs, "threads": sorted({r["meta"]["threads"] for r in results.values()}),
+            "numbers": {key: (r["accuracy"], r["history"], r.get("metrics")) for key, r in results.items()},
+            "cells": {(s.claim, s.cell): s for s in cell_states(summary)}}
+
+
+def agreement(a: dict, b: dict) -> dict:
+    """Whether two sessions of the same claims reached the same verdicts from the same numbers: cells
+    whose verdict or mean difference differs, and runs of the same config whose accuracies differ."""
+    shared = a["numbers"].keys() & b["numbers"].keys()
+    return {
+        "cells": len(a["cells"].keys() | b["cells"].keys()),
+        "verdicts_differ": sorted(k for k in a["cells"].keys() | b["cells"].keys()
+                                  if getattr(a["cells"].get(k), "verdict", None) != getattr(b["cells"].get(k), "verdict", None)),
+        "differences_differ": sorted(k for k in a["cells"].keys() & b["cells"].keys()
+                                     if a["cells"][k].difference != b["cells"][k].difference),
+        "runs_shared": len(shared),
+        "runs_only_one": len(a["numbers"].keys() ^ b["numbers"].keys()),
+        "runs_differ": sum(a["numbers"][k] != b["numbers"][k] for k in shared),
+    }
 
 
 def throughput(args, scratch: Path) -> list[dict]:
@@ -143,6 +165,15 @@ def main() -> None:
     print(tabulate(rows, headers=["round", "session", "runs", "threads per run", "wall s", "runs / min"],
                    tablefmt="github"))
     print(f"ratio, --backend ray / -n {args.workers} (runs per second; median of rounds): {statistics.median(ratios):.3f}")
+    print(f"\nSame verdicts from the same numbers (each round's -n {args.workers} session against its ray session):")
+    agree = [agreement(r["xdist"], r["ray"]) for r in rounds]
+    print(tabulate([[rnd + 1, g["cells"], len(g["verdicts_differ"]), len(g["differences_differ"]), g["runs_shared"],
+                     g["runs_differ"], g["runs_only_one"]] for rnd, g in enumerate(agree)],
+                   headers=["round", "judged cells", "verdicts differ", "mean differences differ", "runs in both",
+                            "runs whose numbers differ", "runs in one only"], tablefmt="github"))
+    for g in agree:
+        for claim, cell in g["verdicts_differ"]:
+            print(f"  verdict differs: {claim} {cell}")
     cold, warm_runs = times[0], times[1:]
     med = {k: statistics.median(t[k] for t in warm_runs) for k in ("scheduling", "whole", "run")}
     print(f"\nOverhead per run, {len(warm_runs)} short runs one at a time on an idle Ray instance (medians; "

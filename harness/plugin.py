@@ -280,8 +280,10 @@ def prefer_work_stealing(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
-    """xdist controller -> each worker: one session start, so --rerun keeps what this session trained."""
+    """xdist controller -> each worker: one session start, so --rerun keeps what this session trained;
+    whether the controller shows progress (then the first worker enumerates the session's runs for it)."""
     node.workerinput["normclaims_session_start"] = node.config.stash[SESSION_START]
+    node.workerinput["normclaims_progress"] = node.config.pluginmanager.get_plugin("normclaims-progress") is not None
 
 
 def definition_id(node) -> str:
@@ -462,6 +464,15 @@ def runs_ahead(item: pytest.Function, seeds) -> tuple[list, bool]:
     """Before `item` runs: the missing runs it will ask for at `seeds` that follow from no other
     run's result, found by --plan's two passes; and whether it asks for others, which depend on
     runs not finished yet (also when a fixture other than the plain ones keeps it from being called)."""
+    requests, configs, blocked = requests_ahead(item, seeds)
+    return ([configs[r.key] for r in requests if not r.cached and not r.dependent],
+            blocked or any(r.dependent for r in requests))
+
+
+def requests_ahead(item: pytest.Function, seeds) -> tuple[tuple, dict, bool]:
+    """Every run `item` will ask for at `seeds` as --plan lists them (stored, missing, dependent),
+    the configs of the missing ones by key, and whether a fixture other than the plain ones keeps
+    the item from being called ahead."""
     from harness.protocol import numerics_for
 
     settings: Settings = item.config.stash[SETTINGS]
@@ -469,7 +480,7 @@ def runs_ahead(item: pytest.Function, seeds) -> tuple[list, bool]:
     params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
     names = item._fixtureinfo.argnames
     if not set(names) <= set(params) | set(PLAIN_FIXTURES):
-        return [], True
+        return (), {}, True
     scratch = PlanScratch()
     numerics = numerics_for("cuda" if settings.device.startswith("cuda") else "cpu", item.config.getoption("--compile"))
     given = {"finetune": plan_runs(scratch, settings, item.config.stash[STORE], numerics),
@@ -484,9 +495,44 @@ def runs_ahead(item: pytest.Function, seeds) -> tuple[list, bool]:
             plan_passes(scratch, call)
         except (Exception, pytest.skip.Exception, pytest.fail.Exception, pytest.xfail.Exception):
             pass  # what it asked for until then is planned; the item meets the same outcome when it runs
-    requests = scratch.stash.get(PLANNED, ())
-    configs = scratch.stash.get(CONFIGS, {})
-    return [configs[r.key] for r in requests if not r.cached and not r.dependent], any(r.dependent for r in requests)
+    return scratch.stash.get(PLANNED, ()), scratch.stash.get(CONFIGS, {}), False
+
+
+def session_runs(items: list) -> tuple[int, int]:
+    """The distinct runs a session's claim items will ask for, as --plan counts them (a dependent
+    run by its stand-in config), and how many of them are in the store already."""
+    runs: dict = {}
+    for item in items:
+        for request in requests_ahead(item, item_seeds(item))[0]:
+            runs.setdefault(request.key, request)
+    return len(runs), sum(r.cached for r in runs.values())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """For the progress display's runs left and ETA: the session's runs, enumerated once, on the
+    controller or (under xdist, where the controller collects nothing) on the first worker, which
+    leaves them in the store for the controller. Skipped where nothing shows progress."""
+    config = session.config
+    settings = config.stash.get(SETTINGS, None)
+    if settings is None or settings.plan or config.option.collectonly:
+        return
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        if workerinput.get("workerid") != "gw0" or not workerinput.get("normclaims_progress"):
+            return
+    elif config.pluginmanager.get_plugin("normclaims-progress") is None:
+        return
+    try:
+        runs, stored = session_runs([item for item in session.items if ITEM_TAG in item.stash])
+    except Exception as error:  # the display goes by test items then; the session goes on
+        log.debug("runs of the session not enumerated: %s", error)
+        return
+    if workerinput is not None:
+        if runs > stored:
+            config.stash[STORE].note_session_plan(config.stash[SESSION_START], runs, stored)
+    else:
+        config.pluginmanager.get_plugin("normclaims-progress").set_total_runs(runs, stored)
 
 
 def item_seeds(item: pytest.Function):

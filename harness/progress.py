@@ -127,6 +127,7 @@ class Tally:
     failed: int = 0  # of those, the failed ones
     cached: int = 0  # runs the session's items were served from the store
     total_runs: int | None = None  # the runs the session needs, when planned
+    stored_before: int = 0  # of those, the runs in the store before the session started
     items_done: int = 0
     items_total: int | None = None
 
@@ -156,7 +157,7 @@ def eta_seconds(rows: list[ProgressRow], tally: Tally, now: float) -> float | No
     elapsed = now - tally.started
     if tally.total_runs is not None:
         done = tally.trained + sum(min(1.0, r.epoch / r.epochs) for r in rows if r.epochs)
-        left = tally.total_runs - tally.cached - done
+        left = tally.total_runs - max(tally.cached, tally.stored_before) - done
         if left <= 0:
             return 0.0
         return left * elapsed / done if done > 0 and elapsed > 0 else None
@@ -170,7 +171,8 @@ def counts_text(rows: list[ProgressRow], tally: Tally, now: float) -> str:
     parts = [f"{tally.trained} trained" + (f" ({tally.failed} failed)" if tally.failed else ""),
              f"{tally.cached} cached", f"{len(rows)} training"]
     if tally.total_runs is not None:
-        parts.append(f"{max(0, tally.total_runs - tally.trained - tally.cached)} left of {tally.total_runs}")
+        left = tally.total_runs - tally.trained - max(tally.cached, tally.stored_before)
+        parts.append(f"{max(0, left)} left of {tally.total_runs}")
     elif tally.items_total is not None:
         parts.append(f"tests {tally.items_done}/{tally.items_total}")
     eta = eta_seconds(rows, tally, now)
@@ -354,8 +356,10 @@ class LiveOutput:
 class ProgressBoard:
     """Polls the store on a thread of its own and hands the text to its output."""
 
-    def __init__(self, store, tally: Tally, output, poll_s: float = POLL_S, clock: Callable[[], float] = time.time):
+    def __init__(self, store, tally: Tally, output, poll_s: float = POLL_S, clock: Callable[[], float] = time.time,
+                 planned_by_worker: bool = False):
         self.store, self.tally, self.output, self.poll_s, self.clock = store, tally, output, poll_s, clock
+        self.planned_by_worker = planned_by_worker  # xdist: the session's runs arrive through the store
         self.lock = threading.Lock()
         self.since = tally.started  # saved runs are read from here on
         self.counted: set[tuple[str, float]] = set()
@@ -379,13 +383,17 @@ class ProgressBoard:
         with self.lock:
             self.tally.items_total = n
 
-    def set_total_runs(self, n: int | None) -> None:
+    def set_total_runs(self, n: int | None, stored: int = 0) -> None:
         with self.lock:
-            self.tally.total_runs = n
+            self.tally.total_runs, self.tally.stored_before = n, stored
 
     # the polling
     def poll_once(self, final: bool = False) -> None:
         """Report the runs saved since the last poll; unless `final`, show the status."""
+        if self.tally.total_runs is None and self.planned_by_worker:
+            planned = self.store.read_session_plan(self.tally.started)  # once the first xdist worker enumerated them
+            if planned is not None:
+                self.set_total_runs(*planned)
         rows = self.store.read_progress()
         finished = self.store.read_finished(self.since)
         now = self.clock()
@@ -466,7 +474,7 @@ class ProgressPlugin:
             except OSError:  # no terminal to draw on after all: the log form
                 pass
         self.output = self.output or LineOutput(self.write_line, direct=xdist)
-        self.board = ProgressBoard(self.store, self.tally, self.output)
+        self.board = ProgressBoard(self.store, self.tally, self.output, planned_by_worker=xdist)
         self.board.start()
 
     def write_line(self, line: str) -> None:
@@ -498,12 +506,12 @@ class ProgressPlugin:
         if self.board is not None:
             self.board.set_items_total(n)
 
-    def set_total_runs(self, n: int | None) -> None:
-        """The runs the session needs, once known (e.g. enumerated for a cluster): the runs left, and
-        an ETA by runs rather than by test items."""
-        self.tally.total_runs = n
+    def set_total_runs(self, n: int | None, stored: int = 0) -> None:
+        """The runs the session needs, once known (enumerated after collection), `stored` of them in
+        the store already: the runs left, and an ETA by runs rather than by test items."""
+        self.tally.total_runs, self.tally.stored_before = n, stored
         if self.board is not None:
-            self.board.set_total_runs(n)
+            self.board.set_total_runs(n, stored)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         board = self.board

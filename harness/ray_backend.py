@@ -25,6 +25,7 @@ from typing import Callable
 
 from harness.config import RunConfig, RunRecord, RunResult
 from harness.errors import RunFailed, Unavailable, UsageError
+from harness.store import TrainedElsewhere
 
 log = logging.getLogger("normclaims")
 
@@ -88,12 +89,13 @@ def train_task(config: dict, data_dir: str, threads: int) -> dict:
     return {**outcome, **node, "ended": time.time()}
 
 
-def result_of(outcome: dict) -> RunResult:
+def result_of(outcome: dict) -> TrainedElsewhere:
+    """A task's outcome as get_or_run stores it, naming the node; Unavailable when the node lacked
+    the run's data or weights (nothing is stored)."""
     if "unavailable" in outcome:
         raise Unavailable(*(f"on node {outcome['host']}: {r}" for r in outcome["unavailable"]))
-    if "failed" in outcome:
-        raise RunFailed(outcome["failed"])
-    return RunResult.from_dict(outcome["result"])
+    result = RunResult.from_dict(outcome["result"]) if "failed" not in outcome else None
+    return TrainedElsewhere(result, outcome["host"], outcome["worker"], failure=outcome.get("failed"))
 
 
 # ---------------------------------------------------------------------------- in the session
@@ -168,14 +170,10 @@ class RayBackend:
     def get_or_train(self, store, cfg: RunConfig, precheck=None, on_wait=None) -> RunRecord:
         """The store's record of `cfg`, trained on the cluster if it is missing: RunStore.get_or_run
         with "wait for this run's task" as its training. The row names the node that trained it."""
-        session_host, session_worker = store.host, store.worker
-        try:
-            record = store.get_or_run(cfg, lambda c: self._train(store, c), on_wait=on_wait, precheck=precheck)
-        finally:
-            store.host, store.worker = session_host, session_worker
+        record = store.get_or_run(cfg, lambda c: self._train(store, c), on_wait=on_wait, precheck=precheck)
         return dataclasses.replace(record, cached=False) if record.key in self.trained else record
 
-    def _train(self, store, cfg: RunConfig) -> RunResult:
+    def _train(self, store, cfg: RunConfig) -> TrainedElsewhere:
         key = cfg.key()
         self.submit(cfg)
         while key not in self.finished:
@@ -186,8 +184,6 @@ class RayBackend:
         if "unavailable" not in outcome:  # kept: another item asking for it is skipped the same way
             del self.finished[key]
             self.trained.add(key)
-            # get_or_run writes the row and the record with the store's host and worker: the node's
-            store.host, store.worker = outcome["host"], outcome["worker"]
         return result_of(outcome)
 
     def _collect(self, store, keep: str | None, timeout: float, replan: bool = True) -> None:

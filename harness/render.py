@@ -123,7 +123,8 @@ def fair_test_line(spec: ClaimSpec) -> str:
     fair = spec.fair_test
     if fair is None:
         return "Fair test: any budget (the claim states no minimum)."
-    per_model = "".join(f"; {m}: {f.describe()}" for m, f in fair.models.items())
+    per_model = "".join(f"; {m}: {f.describe()}" + (f" ({f.why})" if f.why and f.why != fair.why else "")
+                        for m, f in fair.models.items())
     return f"Fair test: {fair.describe()}{per_model}. Why: {fair.why or 'unstated'}"
 
 

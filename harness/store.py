@@ -110,6 +110,17 @@ class FinishedRun:
     worker: str | None
 
 
+@dataclass(frozen=True)
+class TrainedElsewhere:
+    """What a get_or_run `train` returns for a run another machine trained (a Ray node): its row
+    names that node, not this process. `failure`: the run failed there (RunFailed), and why."""
+
+    result: RunResult | None
+    host: str
+    worker: str
+    failure: str | None = None
+
+
 class RunStore:
     def __init__(self, path: Path | str, fresh_after: float | None = None, worker: str = "main"):
         self.path = Path(path)
@@ -261,6 +272,7 @@ class RunStore:
     ) -> RunRecord:
         """The stored record of `cfg`, training it (once across all workers) if it is missing.
 
+        `train` returns the RunResult, or a TrainedElsewhere naming the node that trained it.
         `precheck` runs on a miss before any lease is taken (e.g. "is the data here?"): what it
         raises leaves the store untouched, so a session skipping unavailable cells writes nothing.
         A RunFailed from `train` is stored as a failed run with its reason; any other exception
@@ -289,26 +301,32 @@ class RunStore:
             beat = threading.Thread(target=self._heartbeat, args=(key, stop), daemon=True)
             beat.start()
             try:
+                host, worker = self.host, self.worker
                 try:
                     result, status, reason = train(cfg), "ok", None
+                    if isinstance(result, TrainedElsewhere):
+                        if result.failure is not None:
+                            status, reason = "failed", result.failure
+                        result, host, worker = result.result, result.host, result.worker
                 except RunFailed as exc:
                     result, status, reason = None, "failed", str(exc)
-                finished = self._save(db, key, cfg, status, result, reason)
+                finished = self._save(db, key, cfg, status, result, reason, host, worker)
             finally:
                 stop.set()
                 db.execute("DELETE FROM leases WHERE key = ? AND pid = ?", (key, os.getpid()))
-            return RunRecord(key, cfg, status, result, reason, cached=False, finished=finished, host=self.host,
-                             worker=self.worker)
+            return RunRecord(key, cfg, status, result, reason, cached=False, finished=finished, host=host,
+                             worker=worker)
         finally:
             db.close()
 
-    def _save(self, db, key: str, cfg: RunConfig, status: str, result: RunResult | None, reason: str | None) -> float:
+    def _save(self, db, key: str, cfg: RunConfig, status: str, result: RunResult | None, reason: str | None,
+              host: str, worker: str) -> float:
         finished = time.time()
         db.execute("BEGIN IMMEDIATE")
         db.execute(
             "INSERT OR REPLACE INTO runs (key, config, status, result, reason, finished, host, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (key, json.dumps(cfg.to_dict(), sort_keys=True), status,
-             json.dumps(result.to_dict()) if result else None, reason, finished, self.host, self.worker),
+             json.dumps(result.to_dict()) if result else None, reason, finished, host, worker),
         )
         db.execute("DELETE FROM leases WHERE key = ?", (key,))
         db.execute("COMMIT")
@@ -335,6 +353,30 @@ class RunStore:
     def clear_progress(self, key: str) -> bool:
         """The run ended (finished, failed or interrupted): its row goes. Never raises."""
         return self._progress_write("DELETE FROM progress WHERE key = ?", (key,))
+
+    def note_session_plan(self, session: float, runs: int, stored: int) -> None:
+        """What a session's items will ask for, enumerated by one xdist worker for the controller's
+        progress display: `runs` in all, `stored` of them in the store already. Never raises."""
+        try:
+            db = self._connect()  # creates the store: the session is about to train into it
+            try:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('session_plan', ?)",
+                           (json.dumps({"session": session, "runs": runs, "stored": stored}),))
+            finally:
+                db.close()
+        except (sqlite3.Error, OSError, UsageError) as exc:
+            log.debug("session plan not recorded: %s", exc)
+
+    def read_session_plan(self, session: float) -> tuple[int, int] | None:
+        """(runs, stored) as note_session_plan left them for this session; None until then."""
+        for (value,) in self._progress_read("SELECT v FROM meta WHERE k = 'session_plan'", ()):
+            try:
+                plan = json.loads(value)
+                if plan["session"] == session:
+                    return int(plan["runs"]), int(plan["stored"])
+            except (ValueError, TypeError, KeyError):
+                pass
+        return None
 
     def _progress_write(self, sql: str, params: tuple) -> bool:
         if not self.path.exists():  # progress never creates a store

@@ -342,10 +342,9 @@ def judge_budget(c: CellResult) -> None:
     c.improvement = improvement(c.runs)
     c.shortfalls = shortfalls(c.spec.fair_test, c.cell.get("model"), c.runs)
     if c.shortfalls and c.verdict != "invalid":
-        fair = c.spec.fair_test.for_model(c.cell.get("model"))
         c.verdict, c.decided_by = "under budget", ()
-        c.reason = (f"under budget, not a test of the claim: {'; '.join(c.shortfalls)} ({fair.why or 'the claim says so'}); "
-                    f"the numbers: {c.reason}")
+        # why the budget is what it is is said once, in the claim's fair-test line, not in every cell
+        c.reason = f"under budget, not a test of the claim: {'; '.join(c.shortfalls)}; the numbers: {c.reason}"
 
 
 def fill(c: CellResult, verdict: str, raw: dict[str, np.ndarray], adjusted: dict[str, np.ndarray],

@@ -74,6 +74,9 @@ def test_eta_from_planned_runs_else_test_items_else_unknown():
     assert eta_seconds([], Tally(started=NOW - 100, trained=4, cached=2, total_runs=6), NOW) == 0
     assert eta_seconds([], Tally(started=NOW - 100, items_done=4, items_total=10), NOW) == 150
     assert eta_seconds([row(epoch=0)], Tally(started=NOW - 100, total_runs=6), NOW) is None  # nothing measured
+    # runs in the store before the session count as done before any is served: 10 - 4 stored - 2 = 4 left
+    assert eta_seconds([], Tally(started=NOW - 100, trained=2, cached=1, total_runs=10, stored_before=4), NOW) == 200
+    assert ", 4 left of 10 |" in status_lines([], Tally(started=NOW - 100, trained=2, total_runs=10, stored_before=4), NOW)[0]
     assert status_lines([], Tally(started=NOW - 100, items_total=10), NOW)[0].endswith("tests 0/10 | 1m40s elapsed | ETA unknown")
 
 
@@ -321,6 +324,20 @@ def test_planned_runs_given_during_the_session_reach_the_board():
     assert ", 40 left of 40 |" in status_lines([], plugin.board.tally, NOW)[0]
 
 
+def test_the_session_plan_a_worker_leaves_in_the_store_reaches_the_board(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    assert store.read_session_plan(NOW) is None and not store.path.exists()  # reading creates nothing
+    store.note_session_plan(NOW - 1, 99, 0)  # an earlier session's
+    store.note_session_plan(NOW, 57, 12)
+    assert store.read_session_plan(NOW) == (57, 12) and store.read_session_plan(NOW - 1) is None
+    serial = ProgressBoard(store, Tally(started=NOW), LineOutput(lambda line: None, direct=True))
+    serial.poll_once()
+    assert serial.tally.total_runs is None  # only an xdist controller waits for a worker's plan
+    board = ProgressBoard(store, Tally(started=NOW), LineOutput(lambda line: None, direct=True), planned_by_worker=True)
+    board.poll_once()
+    assert (board.tally.total_runs, board.tally.stored_before) == (57, 12)
+
+
 def test_lines_wait_for_the_main_thread_unless_direct():
     lines = []
     output = LineOutput(lines.append, direct=False)
@@ -464,6 +481,7 @@ def test_a_session_shows_each_run_and_an_eta_in_its_log(session, pytester, args)
     trained = [line for line in result.outlines if line.startswith("normclaims: trained ")]
     assert len({line.split(" on ")[0] for line in trained}) == len(trained) == 4  # every run, once
     assert all(" | " in line and " ETA " in line for line in trained)
+    assert all(" left of 4 | " in line for line in trained)  # the runs enumerated after collection, also under xdist
     result.stdout.fnmatch_lines(["normclaims: * training*| ETA *",
                                  "  * lenet/folder:*: epoch 1/1, loss *, acc *, * img/s, *"])
     result.stdout.fnmatch_lines(["normclaims: 4 runs trained, 0 served from the store, in *",

@@ -11,7 +11,7 @@ import pytest
 from harness.config import PROFILES, RunConfig, RunResult
 from harness.errors import RunFailed, Unavailable, UsageError
 from harness.protocol import make_config, numerics_for
-from harness.store import RunStore
+from harness.store import RunStore, TrainedElsewhere
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,6 +44,18 @@ def test_failed_run_is_stored_with_its_reason(tmp_path):
     rec = store.get_or_run(cfg(), diverge)
     assert (rec.status, rec.result, rec.reason) == ("failed", None, "non-finite training loss at epoch 1")
     assert store.lookup(cfg().key()).status == "failed"
+
+
+def test_a_run_trained_elsewhere_is_stored_under_the_node_that_trained_it(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite", worker="main")
+    ok = store.get_or_run(cfg(0), lambda c: TrainedElsewhere(result(0.6), "node-b", "ray:1a2b3c4d"))
+    failed = store.get_or_run(cfg(1), lambda c: TrainedElsewhere(None, "node-c", "ray:5e6f", failure="non-finite loss"))
+    here = store.get_or_run(cfg(2), lambda c: result(0.4))
+    assert (ok.status, ok.result.accuracy, ok.host, ok.worker) == ("ok", 0.6, "node-b", "ray:1a2b3c4d")
+    assert (failed.status, failed.result, failed.reason, failed.host) == ("failed", None, "non-finite loss", "node-c")
+    assert (here.host, here.worker) == (store.host, "main")  # the store's own provenance is untouched
+    rows = [store.lookup(cfg(s).key()) for s in range(3)]
+    assert [(r.host, r.worker) for r in rows] == [("node-b", "ray:1a2b3c4d"), ("node-c", "ray:5e6f"), (store.host, "main")]
 
 
 @pytest.mark.parametrize("error", [Unavailable("no data"), KeyboardInterrupt()])
@@ -123,7 +135,7 @@ def test_dead_workers_lease_is_taken_over(tmp_path):
 WORKER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    from harness.store import RunStore
+    from harness.store import RunStore, TrainedElsewhere
     from harness.config import PROFILES, RunConfig, RunResult
     from harness.protocol import make_config, numerics_for
     log, worker = sys.argv[1], sys.argv[2]
