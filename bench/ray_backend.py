@@ -70,7 +70,9 @@ def session(kind: str, args, scratch: Path, rnd: int) -> dict:
         runs = db.execute("SELECT count(*) FROM runs").fetchone()[0]
     summary = json.loads((scratch / f"reports-{kind}-{rnd}" / "summary.json").read_text(encoding="utf-8"))
     return {"wall": wall, "runs": runs, "threads": sorted({r["meta"]["threads"] for r in results.values()}),
-            "numbers": {key: (r["accuracy"], r["history"], r.get("metrics")) for key, r in results.items()},
+            # what a run measured, not how long it took (the history also holds each epoch's seconds)
+            "numbers": {key: (r["accuracy"], [(h.get("train_loss"), h.get("test_accuracy")) for h in r["history"]],
+                              r.get("metrics")) for key, r in results.items()},
             "cells": {(s.claim, s.cell): s for s in cell_states(summary)}}
 
 
