@@ -131,6 +131,11 @@ class Tally:
     items_done: int = 0
     items_total: int | None = None
 
+    @property
+    def from_store(self) -> int:
+        """Runs of the session that need no training: served so far, or known to be stored."""
+        return max(self.cached, self.stored_before)
+
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
@@ -157,7 +162,7 @@ def eta_seconds(rows: list[ProgressRow], tally: Tally, now: float) -> float | No
     elapsed = now - tally.started
     if tally.total_runs is not None:
         done = tally.trained + sum(min(1.0, r.epoch / r.epochs) for r in rows if r.epochs)
-        left = tally.total_runs - max(tally.cached, tally.stored_before) - done
+        left = tally.total_runs - tally.from_store - done
         if left <= 0:
             return 0.0
         return left * elapsed / done if done > 0 and elapsed > 0 else None
@@ -171,7 +176,7 @@ def counts_text(rows: list[ProgressRow], tally: Tally, now: float) -> str:
     parts = [f"{tally.trained} trained" + (f" ({tally.failed} failed)" if tally.failed else ""),
              f"{tally.cached} cached", f"{len(rows)} training"]
     if tally.total_runs is not None:
-        left = tally.total_runs - tally.trained - max(tally.cached, tally.stored_before)
+        left = tally.total_runs - tally.trained - tally.from_store
         parts.append(f"{max(0, left)} left of {tally.total_runs}")
     elif tally.items_total is not None:
         parts.append(f"tests {tally.items_done}/{tally.items_total}")

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from conftest import FASHION_TINY, ROOT, harness_on_path
+from conftest import ROOT, harness_on_path
+from test_plugin import TINY_CLAIM  # the same claim as the plugin and Ray tests
 from harness.config import PROFILES, RunResult
 from harness.errors import RunFailed
 from harness.progress import (EpochProgress, LineOutput, LiveOutput, ProgressBoard, Tally, duration, eta_seconds,
@@ -420,18 +421,6 @@ def wired() -> bool:
 needs_wiring = pytest.mark.skipif(not wired(), reason="harness.plugin does not call install_progress and "
                                                       "progress_reporter, or harness.train does not report EpochProgress")
 
-CLAIM = f'''
-import pytest
-
-pytestmark = pytest.mark.claim("tiny", title="dataset beats none", source="test fixture",
-                               cells=(("lenet", "folder:{FASHION_TINY}"),), alpha=0.05, min_seeds=2)
-
-
-def test_tiny(finetune, evidence, model, dataset, seed):
-    a = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, batch_size=32)
-    b = finetune(model=model, dataset=dataset, norm="none", seed=seed, batch_size=32)
-    evidence.greater(a, b)
-'''
 
 # each epoch's report stays in view for two polls, and a log shows the status at every poll
 SLOW_EPOCHS = '''
@@ -456,7 +445,7 @@ progress.ProgressReporter.record = slow_record
 @pytest.fixture
 def session(pytester, tmp_path_factory, monkeypatch):
     pytester.makeconftest(SLOW_EPOCHS)
-    pytester.makepyfile(test_tiny_claim=CLAIM)
+    pytester.makepyfile(test_tiny_claim=TINY_CLAIM)
     data = tmp_path_factory.mktemp("data")
     harness_on_path(monkeypatch)
     options = ["-p", "no:cacheprovider", "--profile=smoke", "--gpus=cpu", f"--data-dir={data}", "--seeds=2"]
