@@ -1,7 +1,7 @@
 """Ray backend benchmark: a claims session with `--backend ray` against `-n W`, and the per-run overhead.
 
     python bench/ray_backend.py                        # a subset of the offline catalogue, ~20 min on 2 cores
-    python bench/ray_backend.py --claims claims/       # the whole offline catalogue (~20 min per session on 2 cores)
+    python bench/ray_backend.py --claims claims/       # the whole offline catalogue (~25 min per session on 2 cores)
     python bench/ray_backend.py --rounds 2 --overhead-runs 40
 
 Every figure comes from this one invocation (machines are noisy: compare ratios, not runs):
@@ -71,7 +71,7 @@ def session(kind: str, args, scratch: Path, rnd: int) -> dict:
     summary = json.loads((scratch / f"reports-{kind}-{rnd}" / "summary.json").read_text(encoding="utf-8"))
     return {"wall": wall, "runs": runs, "threads": sorted({r["meta"]["threads"] for r in results.values()}),
             # what a run measured, not how long it took (the history also holds each epoch's seconds)
-            "numbers": {key: (r["accuracy"], [(h.get("train_loss"), h.get("test_accuracy")) for h in r["history"]],
+            "numbers": {key: (r["accuracy"], [(h["train_loss"], h["test_accuracy"]) for h in r["history"]],
                               r.get("metrics")) for key, r in results.items()},
             "cells": {(s.claim, s.cell): s for s in cell_states(summary)}}
 

@@ -54,6 +54,7 @@ REQUESTS = pytest.StashKey[list]()  # --plan: the runs an item asked for, in its
 PLAN_PASS = pytest.StashKey[int]()  # --plan: which of the item's two passes is running
 PLANNED = pytest.StashKey[tuple]()  # --plan: every run the item asked for, the dependent ones marked
 CONFIGS = pytest.StashKey[dict]()  # --plan: the config of each missing run the item asked for, by key
+AHEAD = pytest.StashKey[tuple]()  # --backend ray: (seeds, requests_ahead's answer) at collection, for the first submission
 BACKEND = pytest.StashKey[object]()  # --backend ray: the session's RayBackend
 WORKER_USAGE_ERROR = "normclaims_usage_error"
 MAX_SEEDS = 1000  # a bound on --seeds: each seed is a test item of every cell
@@ -464,7 +465,12 @@ def runs_ahead(item: pytest.Function, seeds) -> tuple[list, bool]:
     """Before `item` runs: the missing runs it will ask for at `seeds` that follow from no other
     run's result, found by --plan's two passes; and whether it asks for others, which depend on
     runs not finished yet (also when a fixture other than the plain ones keeps it from being called)."""
-    requests, configs, blocked = requests_ahead(item, seeds)
+    known = item.stash.get(AHEAD, None)
+    if known is not None and known[0] == tuple(seeds):
+        del item.stash[AHEAD]  # good once: by the next call, runs may have finished
+        requests, configs, blocked = known[1]
+    else:
+        requests, configs, blocked = requests_ahead(item, seeds)
     return ([configs[r.key] for r in requests if not r.cached and not r.dependent],
             blocked or any(r.dependent for r in requests))
 
@@ -500,10 +506,15 @@ def requests_ahead(item: pytest.Function, seeds) -> tuple[tuple, dict, bool]:
 
 def session_runs(items: list) -> tuple[int, int]:
     """The distinct runs a session's claim items will ask for, as --plan counts them (a dependent
-    run by its stand-in config), and how many of them are in the store already."""
+    run by its stand-in config), and how many of them are in the store already. Under --backend ray
+    each item keeps its answer for the submission that follows, so the items are enumerated once."""
     runs: dict = {}
     for item in items:
-        for request in requests_ahead(item, item_seeds(item))[0]:
+        seeds = tuple(item_seeds(item))
+        ahead = requests_ahead(item, seeds)
+        if BACKEND in item.config.stash:
+            item.stash[AHEAD] = (seeds, ahead)
+        for request in ahead[0]:
             runs.setdefault(request.key, request)
     return len(runs), sum(r.cached for r in runs.values())
 

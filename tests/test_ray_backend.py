@@ -104,14 +104,33 @@ def decided(report: dict) -> list[dict]:
     return [{k: v for k, v in cell.items() if k != "runs"} for claim in report["claims"] for cell in claim["cells"]]
 
 
+COUNT_ENUMERATIONS = """
+import harness.plugin
+
+real = harness.plugin.requests_ahead
+
+
+def counted(item, seeds):
+    with open("enumerated.txt", "a") as log:
+        log.write(item.name + "\\n")
+    return real(item, seeds)
+
+
+harness.plugin.requests_ahead = counted
+"""
+
+
 def test_runs_spread_over_both_nodes_with_a_local_sessions_verdicts(project, pytester, cluster):
     """The first two runs start at once and each node has one CPU, so both nodes train; at one
     thread per run the CPU numbers, and so the whole report's verdicts, are a local session's."""
     project("--seeds", "3", "--store", "local.sqlite", "--cpu-threads", "1").assert_outcomes(passed=3)
     local = summary(pytester)
+    pytester.makeconftest(COUNT_ENUMERATIONS)
     result = project("--seeds", "3", "--store", "ray.sqlite", "--cpu-threads", "1",
                      "--backend", "ray", "--ray-address", cluster.address)
     result.assert_outcomes(passed=3)
+    enumerated = (pytester.path / "enumerated.txt").read_text().split()
+    assert sorted(enumerated) == sorted(set(enumerated)) and len(enumerated) == 3  # for progress and Ray at once
     result.stdout.fnmatch_lines(["normclaims: --backend ray on *: 2 run(s) at once on CPUs, 1 thread(s) each*"])
     on_ray = summary(pytester)
     assert decided(on_ray) == decided(local) and decided(local)[0]["a"]
