@@ -173,11 +173,15 @@ def test_a_node_killed_mid_run_has_its_run_retried_elsewhere(project, pytester, 
 
 
 def test_ctrl_c_stores_what_finished_and_a_restart_trains_the_rest(project, pytester, cluster):
+    """Runs of 10 epochs (about a second each) keep the session going after its first two are
+    stored: at the smoke profile's one epoch, all 12 may be stored before the signal arrives."""
+    pytester.makepyfile(test_tiny_claim=TINY_CLAIM.replace("batch_size=32)", "batch_size=32, epochs=10)"))
     store = pytester.path / "interrupted.sqlite"
     args = ("--seeds", "6", "--store", store.name, "--backend", "ray", "--ray-address", cluster.address)
     session = project.start(*args)
     try:
         wait_until(lambda: len(rows(store)) >= 2 or session.poll() is not None, "two stored runs")
+        assert session.poll() is None, session.communicate()[0][-3000:]
         session.send_signal(signal.SIGINT)
         out = finish(session)
     finally:
