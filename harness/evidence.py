@@ -30,6 +30,14 @@ class Evidence:
     def claim(self):
         return self.tag.spec
 
+    @property
+    def planning(self) -> bool:
+        """True while the test only lists the runs it asks for (--plan's passes, the Ray backend's
+        look ahead): work besides runs, such as a table read off the data, waits for the real call."""
+        from harness.plugin import PLAN_PASS
+
+        return PLAN_PASS in self.item.stash
+
     def greater(self, a: "RunRecord | Arm", b: "RunRecord | Arm", *, a_label: str | None = None,
                 b_label: str | None = None) -> None:
         """This seed's pair for a superiority claim: H1 a > b."""

@@ -447,6 +447,7 @@ def plan_passes(item: pytest.Function, call) -> None:
         requests = tuple(dataclasses.replace(r, dependent=r.key not in both) for r in runs)
         item.stash[PLANNED] = item.stash.get(PLANNED, ()) + requests
         attach(item, Requests(requests))
+        del item.stash[PLAN_PASS]  # the passes are over: a later call of the test is a real one
 
 
 class PlanScratch:

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import FASHION_TINY, harness_on_path
+from conftest import FASHION_TINY, ROOT, harness_on_path
 
 CONFTEST = ""  # the installed harness registers its plugin through its pytest11 entry point
 
@@ -370,3 +370,20 @@ def pytest_unconfigure(config):
     again.stdout.fnmatch_lines(["*| tiny * 1 * 4 * 4 * 0 * 0 *"])
     more = project("--seeds", "3", "--plan", "-k", "test_tiny_claim")  # one more seed: 2 runs, at the measured speed
     more.stdout.fnmatch_lines(["*| tiny * 1 * 6 * 4 * 2 * 0 * 0.0*"])
+
+
+def test_plan_reads_no_data_for_a_claims_table(project, pytester, tmp_path):
+    """dataset_stats records 000's Table 1 from the data when it runs; planning it on a data dir
+    never used decodes nothing and imports no torch."""
+    pytester.makepyfile(test_stats=(ROOT / "claims" / "test_dataset_stats.py").read_text())
+    pytester.makeconftest("""
+import sys
+def pytest_unconfigure(config):
+    print("TORCH_IMPORTED", "torch" in sys.modules)
+""")
+    cold = tmp_path / "cold"
+    result = project("--plan", "-k", "test_dataset_stats and fashion_mnist", f"--data-dir={cold}")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*normclaims plan*", "*| dataset_stats * efficientnet_lite0-fashion_mnist *",
+                                 "*TORCH_IMPORTED False*"])
+    assert not cold.exists() or not any(p.is_file() for p in cold.rglob("*"))
