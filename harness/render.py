@@ -193,24 +193,36 @@ def note_parts(note: str) -> list[str]:
     return [p.replace("\0", "'('") for p in parts + [text[start:]]]
 
 
+def session_figures(claim: ClaimReport) -> list[tuple[str, object, bool]]:
+    """(cell id, the source's figure, whether this session has the cell) for every figure the
+    sources report for the claim: its cells first (judged, then skipped), then the source's own
+    settings that no cell of this session runs (ImageNet, 001's Intel scenes, an unnamed model)."""
+    from harness.source_figures import figures_of
+
+    cells = [c.cell for c in claim.cells] + list(claim.skipped)
+    here = [(c.id, fig, True) for c in cells if (fig := source_figure(claim.spec.name, c)) is not None]
+    shown = {(c.get("model"), c.get("dataset")) for c in cells}
+    return here + [(f"{model}-{dataset}", fig, False) for (model, dataset), fig in figures_of(claim.spec.name).items()
+                   if (model, dataset) not in shown]
+
+
 def source_tables(claim: ClaimReport) -> list[str]:
     """The source's figures beside ours: one table per source table (its metric and budget said
-    once), skipped cells included with the source's value in place of ours, notes once each."""
+    once), skipped cells included with the source's value in place of ours, and the source's
+    settings this session has no cell for; notes once each."""
     ours = {c.cell_id: c for c in claim.cells}
-    found = [(c, source_figure(claim.spec.name, c)) for c in [c.cell for c in claim.cells] + list(claim.skipped)]
     groups: dict[tuple, list] = {}
-    for cell, fig in found:
-        if fig is not None:
-            groups.setdefault((fig.source, fig.metric, fig.budget), []).append((cell, fig))
+    for cell_id, fig, in_session in session_figures(claim):
+        groups.setdefault((fig.source, fig.metric, fig.budget), []).append((cell_id, fig, in_session))
     out = []
     for (source, metric, budget), items in groups.items():
         rows = []
         best = "best epoch" in metric.replace("-", " ")  # the source read its best epoch: show ours beside the verdict's metric
-        for cell, fig in items:
-            c = ours.get(cell.id)
+        for cell_id, fig, in_session in items:
+            c = ours.get(cell_id)
             mine = (f"{c.summary.mean_diff:+.2f} ({c.verdict})" if c is not None and c.summary is not None
-                    else "skipped here" if c is None else c.verdict)
-            row = [cell.id, num(fig.a), num(fig.b), num(fig.difference, "+.2f"), mine]
+                    else c.verdict if c is not None else "skipped here" if in_session else "no such cell in this session")
+            row = [cell_id, num(fig.a), num(fig.b), num(fig.difference, "+.2f"), mine]
             if best:
                 row.append(f"{sum(c.best_diffs) / len(c.best_diffs):+.2f}" if c is not None and c.best_diffs else "–")
             rows.append(row)
@@ -218,7 +230,7 @@ def source_tables(claim: ClaimReport) -> list[str]:
         headers += ["ours a − b at the best epoch (not the verdict's metric)"] if best else []
         out += ["", f"Source {source}: {metric}; {budget}.", "",
                 tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]
-        notes = dict.fromkeys(part for _, fig in items if fig.note for part in note_parts(fig.note))
+        notes = dict.fromkeys(part for _, fig, _ in items if fig.note for part in note_parts(fig.note))
         out += [f"- {note}" for note in notes]
     return out
 
@@ -301,6 +313,8 @@ def summary_json(header: dict, claims: list[ClaimReport]) -> dict:
             fig := source_figure(c.spec.name, cell)) else None} for cell, reasons in c.skipped.items()},
         "errors": c.errors,
         "tables": [dataclasses.asdict(t) for t in c.tables],
+        "source_figures": [{"cell": cell_id, "in_session": in_session, **dataclasses.asdict(fig)}
+                           for cell_id, fig, in_session in session_figures(c)],
         "cost": dataclasses.asdict(c.cost),
         "figures": [p.name for p in c.figures],
     } for c in claims]}

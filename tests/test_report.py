@@ -79,10 +79,19 @@ def test_the_sources_figures_stand_beside_ours_also_for_skipped_cells():
                         {cell("resnet18-cifar10"): ("no CIFAR-10 here",)}, {}, [], Cost(0, 0, 0, 0.0))
     md = render_markdown({"correction": "Holm"}, [claim])
     assert "Source 000 Table 2: best-epoch test accuracy" in md
-    row = next(line for line in md.splitlines() if line.startswith("| resnet18-cifar10 |"))
-    assert [c.strip() for c in row.split("|")[1:-1]] == ["resnet18-cifar10", "87.88", "87.98", "-0.10", "skipped here", "–"]
-    data = summary_json({}, [claim])["claims"][0]["skipped"]["resnet18-cifar10"]
-    assert data["reasons"] == ["no CIFAR-10 here"] and data["source"]["a"] == 87.88
+    rows = {r[0]: r for r in ([c.strip() for c in line.split("|")[1:-1]] for line in md.splitlines()
+                              if line.startswith("| ") and "-" in line.split("|")[1])}
+    assert rows["resnet18-cifar10"] == ["resnet18-cifar10", "87.88", "87.98", "-0.10", "skipped here", "–"]
+    # the source's cells this session has no cell for stand there too: 000's other rows, 001's Intel scenes
+    assert rows["resnet50-svhn"][1:5] == ["94.39", "94.48", "-0.09", "no such cell in this session"]
+    assert rows["resnet34-intel_image_classification"][1:5] == ["–", "–", "–", "no such cell in this session"]
+    assert "Source 001 exp. 1.2: read off a test-accuracy-per-epoch curve" in md
+    data = summary_json({}, [claim])["claims"][0]
+    assert data["skipped"]["resnet18-cifar10"]["reasons"] == ["no CIFAR-10 here"]
+    assert data["skipped"]["resnet18-cifar10"]["source"]["a"] == 87.88
+    figures = {f["cell"]: f for f in data["source_figures"]}
+    assert len(figures) == 16 + 2 and figures["resnet18-cifar10"]["in_session"]
+    assert not figures["resnet50-svhn"]["in_session"] and figures["resnet50-svhn"]["b"] == 94.48
 
 
 def test_the_best_epoch_stands_beside_a_source_that_read_it():

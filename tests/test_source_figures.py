@@ -37,6 +37,8 @@ def test_claim_names_are_our_claims():
         declared |= set(re.findall(r'mark\.claim\(\s*"(\w+)"', path.read_text(encoding="utf-8")))
     assert set(CLAIMS) <= declared, set(CLAIMS) - declared
     assert set(FIGURES) <= set(CLAIMS)
+    # every claim shows what its source reported, if only in words
+    assert set(FIGURES) == declared, declared - set(FIGURES)
 
 
 def test_cells_use_the_harness_names():
