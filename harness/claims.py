@@ -38,7 +38,7 @@ class ClaimSpec:
     alternative: str = "greater"  # superiority only: one-sided, or two-sided with the sign checked
     alpha: float = 0.05  # family-wise, Holm across the claim's cells
     margin: float | None = None  # accuracy points; required for equivalence and non-inferiority
-    margin_why: str = ""  # the margin's justification, from the source's own effects (shown in the report)
+    margin_why: str = ""  # the margin's justification from the source's own effects, or why there is none (shown in the report)
     min_seeds: int = 3  # fewer seeds in a cell give no verdict
     max_seeds: int | None = None  # cap on the session's seeds, for expensive scans (None: all of them)
     seeds: int | None = None  # planned seeds of a fixed design (None: the profile's); more are exploratory

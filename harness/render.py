@@ -89,7 +89,8 @@ def hypothesis(claim: ClaimReport) -> str:
     test = {"superiority": f"{sided} {TEST_TEXT[spec.test]}",
             "equivalence": f"TOST with the {TEST_TEXT[spec.test]}",
             "noninferiority": f"one-sided {TEST_TEXT[spec.test]} against −{spec.margin} pt"}[spec.kind]
-    margin = f" Margin {spec.margin} pt: {spec.margin_why}." if spec.margin is not None and spec.margin_why else ""
+    margin = (f" Margin {spec.margin} pt: {spec.margin_why}." if spec.margin is not None and spec.margin_why
+              else f" No margin: {spec.margin_why}." if spec.margin_why else "")
     return f"H1 ({spec.kind}): {h1}. Test: {test}, alpha = {spec.alpha}, at least {spec.min_seeds} seeds.{margin}"
 
 

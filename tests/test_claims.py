@@ -1,10 +1,12 @@
 """The catalogue at smoke scale: every claim module runs end to end and yields verdicts, tables
 and figures. One subprocess session over the real claims/ with a temporary store and report."""
+import ast
 import fcntl
 import importlib.util
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -218,3 +220,28 @@ def test_every_claim_states_when_it_is_a_fair_test(name):
         short = {p: shortfalls(spec.fair_test, model, budget_runs(spec, model, dataset, PROFILES[p]))
                  for p in ("quick", "cpu", "paper")}
         assert short["quick"] and not short["cpu"] and not short["paper"], (name, model, short)
+
+
+SIGNED_GAP = r"(?<![\d.])[+-]\d+\.\d\d(?!\d)"  # a source's gap as quoted, e.g. "-0.42" or "+0.73"
+
+
+@pytest.mark.parametrize("name", sorted(catalogue_specs()))
+def test_every_claim_says_why_its_margin_is_what_it_is(name):
+    """A margin (or its absence) is justified, and the sources' gaps a justification quotes are the
+    transcribed ones (harness.source_figures), not numbers retyped where they could drift."""
+    from harness.source_figures import FIGURES
+
+    spec = catalogue_specs()[name]
+    assert spec.margin_why, f"{name}: say why its margin is {spec.margin} (or why it has none)"
+    printed = {f"{f.difference:+.2f}" for cells in FIGURES.values() for f in cells.values() if f.difference is not None}
+    assert set(re.findall(SIGNED_GAP, spec.margin_why)) <= printed
+
+
+def test_the_docstrings_quote_the_transcribed_gaps():
+    from harness.source_figures import FIGURES
+
+    printed = {f"{f.difference:+.2f}" for cells in FIGURES.values() for f in cells.values() if f.difference is not None}
+    for path in sorted((ROOT / "claims").glob("test_*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        quoted = set(re.findall(SIGNED_GAP, doc))
+        assert quoted <= printed, (path.name, quoted - printed)

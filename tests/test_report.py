@@ -114,3 +114,14 @@ def test_the_best_epoch_stands_beside_a_source_that_read_it():
     assert "ours a − b at the best epoch (not the verdict's metric)" in md
     row = next(line for line in md.splitlines() if line.startswith("| resnet18-cifar10") and "+3.00" in line)
     assert "+2.00 (" in row  # the final epoch's mean difference, with its verdict
+
+
+def test_the_report_says_why_a_claim_has_its_margin_or_none():
+    from harness.render import hypothesis
+
+    empty = Cost(0, 0, 0, 0.0)
+    with_margin = ClaimReport(spec("e", kind="equivalence", margin=1.0, margin_why="the source's gaps"), [], {}, {}, [], empty)
+    without = ClaimReport(spec("s", margin_why="the source states a direction only"), [], {}, {}, [], empty)
+    assert hypothesis(with_margin).endswith("Margin 1.0 pt: the source's gaps.")
+    assert hypothesis(without).endswith("No margin: the source states a direction only.")
+    assert "margin" not in hypothesis(ClaimReport(spec("t"), [], {}, {}, [], empty)).lower()
