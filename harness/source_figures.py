@@ -58,6 +58,11 @@ class SourceFigure:
     budget: str  # the training behind them, e.g. "Adam 1e-3, batch 256, 100 epochs"
     note: str = ""  # what the source got wrong or left open
 
+    @property
+    def brief(self) -> str:
+        """The metric and budget in a few words, for the verdict table's source column."""
+        return BRIEFS.get(self.metric, self.metric)
+
 
 @dataclass(frozen=True)
 class DatasetDescription:
@@ -342,6 +347,7 @@ def _figures_002() -> dict[str, dict[tuple[str, str], SourceFigure]]:
 
 BUDGET_004 = ("ImageNet-1k training with RandomResizedCrop at the train resolution, Resize + CenterCrop at test "
               "(Touvron et al. 2019); schedule not stated in the article")
+METRIC_003 = "qualitative, the poster's own experiments, no numbers"
 METRIC_004 = "top-1 ImageNet val, stated in the article's text (its results table is an image, absent here)"
 
 
@@ -349,8 +355,7 @@ def _figures_003_004() -> dict[str, dict[tuple[str, str], SourceFigure]]:
     return {
         "none_as_good": {
             (UNSPECIFIED, UNSPECIFIED): SourceFigure(
-                "003", None, None, None,
-                "qualitative, the poster's own experiments, no numbers",
+                "003", None, None, None, METRIC_003,
                 "not stated: ImageNet-pretrained classifiers retrained for semantic segmentation",
                 "'there is not much difference in either the training time or final accuracy if the input image is "
                 "not normalized at all'; the reply: 'If input-normalization was used in its training, i would "
@@ -402,6 +407,17 @@ def _figures_003_004() -> dict[str, dict[tuple[str, str], SourceFigure]]:
                 "and test-time resolutions'; re-tested here at r/R = 0.57, a big difference"),
         },
     }
+
+
+BRIEFS = {
+    METRIC_TABLE2: "best of 100 epochs, picked on the test set; 1 seed; full data",
+    METRIC_TABLE3: "best of 100 epochs, picked on the test set; 1 seed; full data",
+    METRIC_CURVE_001: "read off a curve; 1 run; epochs not stated",
+    METRIC_002: "no number printed",
+    METRIC_004: "top-1 on ImageNet val; full ImageNet training",
+    METRIC_003: "no number",
+    "qualitative": "no number",
+}
 
 
 def _merge(*parts: dict[str, dict[tuple[str, str], SourceFigure]]) -> dict[str, dict[tuple[str, str], SourceFigure]]:

@@ -139,3 +139,10 @@ def test_fixres_figures_appear_in_source_004():
     assert "(Both 77.1%)" in text and "86.4% Top-1" in text
     assert figure_for("fixres_finetune", "resnet50", "imagenet").a == 77.1
     assert figure_for("fixres_finetune", "resnext101_32x48d", "imagenet").a == 86.4
+
+
+def test_every_figure_says_its_metric_and_budget_in_brief():
+    """The verdict table's source column carries each figure's metric and budget in a few words."""
+    for claim, cell, fig in all_figures():
+        assert fig.brief != fig.metric or len(fig.metric) <= 60, (claim, cell, fig.metric)
+    assert figure_for("dataset_stats", "resnet18", "cifar10").brief.startswith("best of 100 epochs, picked on the test set")
