@@ -5,10 +5,10 @@
     python bench/ray_backend.py --rounds 2 --overhead-runs 40
 
 Every figure comes from this one invocation (machines are noisy: compare ratios, not runs):
-- throughput: the same pytest session (`--claims`, `--profile`) with `-n W` (xdist; W = 2 by default) and with
-  `--backend ray` (a Ray instance on this machine), each from an empty store on the same data dir, warmed
-  first (datasets decoded). At their defaults both train one run per core with one thread each, so they
-  do the same arithmetic and store the same numbers. Runs per second of each and ray / xdist; with
+- throughput: the same pytest session (`--claims`, `--profile`) with `-n W` (xdist; W = the cores by default) and
+  with `--backend ray` (a Ray instance on this machine), each from an empty store on the same data dir, warmed
+  first (datasets decoded). Both run with `--cpu-threads 1`: one single-threaded run per core (per worker),
+  so on any machine they do the same arithmetic and store the same numbers. Runs per second of each and ray / xdist; with
   `--rounds`, the order alternates and the ratio is the median of the rounds' ratios.
 - agreement: the two sessions' verdicts, mean differences per cell, and every run's numbers (same config, same
   thread count: the same arithmetic), compared.
@@ -59,7 +59,7 @@ def session(kind: str, args, scratch: Path, rnd: int) -> dict:
     backend = ["--backend", "ray"] if kind == "ray" else ["-n", str(args.workers)]
     cmd = [sys.executable, "-m", "pytest", *args.claims.split(), "-p", "no:cacheprovider", "-q",
            f"--profile={args.profile}", f"--data-dir={args.data_dir}", f"--store={store}",
-           f"--report-dir={scratch / f'reports-{kind}-{rnd}'}", *backend]
+           f"--report-dir={scratch / f'reports-{kind}-{rnd}'}", "--cpu-threads=1", *backend]
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -133,7 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--claims", default=SUBSET, help="space-separated claim modules or folders. Default: %(default)s")
     parser.add_argument("--profile", default="quick", help="the sessions' profile. Default: %(default)s")
-    parser.add_argument("--workers", type=int, default=2, help="xdist workers of the session compared. Default: %(default)s")
+    parser.add_argument("--workers", type=int, default=available_cores(),
+                        help="xdist workers of the session compared. Default: the cores (%(default)s)")
     parser.add_argument("--rounds", type=int, default=1, help="pairs of sessions, order alternating. Default: %(default)s")
     parser.add_argument("--overhead-runs", type=int, default=20,
                         help="short runs timed one at a time, after one that starts the worker. Default: %(default)s")
