@@ -177,8 +177,8 @@ def source_text(fig) -> str:
         values = f"{fig.a:.2f} vs {fig.b:.2f} ({fig.difference:+.2f})"
     elif fig.difference is not None:
         values = f"{fig.difference:+.2f}"
-    else:
-        values = "no number"
+    else:  # words only: the brief says so
+        return f"{fig.source} ({fig.brief})"
     return f"{values}, {fig.source} ({fig.brief})"
 
 

@@ -125,3 +125,13 @@ def test_the_report_says_why_a_claim_has_its_margin_or_none():
     assert hypothesis(with_margin).endswith("Margin 1.0 pt: the source's gaps.")
     assert hypothesis(without).endswith("No margin: the source states a direction only.")
     assert "margin" not in hypothesis(ClaimReport(spec("t"), [], {}, {}, [], empty)).lower()
+
+
+def test_the_source_column_gives_value_metric_and_budget():
+    from harness.render import source_text
+    from harness.source_figures import figure_for
+
+    assert source_text(figure_for("dataset_stats", "resnet18", "cifar10")) == (
+        "87.88 vs 87.98 (-0.10), 000 Table 2 (best of 100 epochs, picked on the test set; 1 seed; full data)")
+    assert source_text(figure_for("point_values", "lenet", "mnist")) == "002 LeNet/MNIST (no number printed)"
+    assert source_text(None) == "–"
