@@ -17,11 +17,11 @@ H1       (a) |acc(1 digit) - acc(exact)| < 1 point. (b) share of grid cells with
          (d) 002's point tests on LeNet/MNIST: |acc(point) - acc(0.1307/0.3081)| < 1 point for 0.144/0.569
          (its Optuna optimum, "may trigger a higher accuracy"), 0.5/0.25 ("would work as well") and none.
 Test     (a) and (d) TOST, (b) and (c) one-sided, all on the paired t-test; Holm across cells; alpha 0.05.
-Margin   002 prints no accuracies (its outputs are not in the text) and names no tolerance, so every
+Margin   002's text holds no accuracy (its printed outputs are missing) and names no tolerance, so every
          number here is ours, fixed before any run. (a) and (d) 1.0 point: 002's words are "would work as
          well" and "pretty much the same"; 1 point is the catalogue's equivalence margin, the scale of
-         000's min-max gaps (-1.08 to +0.55) that 000 calls "surprisingly good". (b) 2.0 points from the
-         seed's best cell, and a 50% share: 002 calls the variability of its plateau, "the set of 95% of
+         000's min-max gaps (-1.08 to +0.55), min-max being "surprisingly good ... in some cases" to 000.
+         (b) 2.0 points from the seed's best cell, and a 50% share: 002 calls the variability of its plateau, "the set of 95% of
          best values", "very low"; a share of 50% asks far less than its 95%, so a grid below it fails
          002's own definition a fortiori, and 2 points (twice (a)'s margin) leaves room for the best
          cell's seed noise. (c) no margin: 002 states a direction (re-training recovers), no size.
@@ -39,9 +39,9 @@ from harness.recipes import fair_test, fixed_norm, mean_std_grid, plateau_share,
 
 PLATEAU_MARGIN = 2.0  # accuracy points from the seed's best cell
 PLATEAU_SHARE = 0.5  # share of cells the claim commits to
-EXACT_MARGIN = ("002 prints no accuracies and names no tolerance ('would work as well', 'pretty much the same'): the "
+EXACT_MARGIN = ("002's text holds no accuracy and names no tolerance ('would work as well', 'pretty much the same'): the "
                 "margin is ours, the catalogue's equivalence margin, the scale of 000's min-max gaps (-1.08 to +0.55) "
-                "that 000 calls 'surprisingly good'")
+                "(min-max 'surprisingly good ... in some cases' to 000)")
 
 
 @pytest.mark.claim("rounded_stats", title="one-digit stats are equivalent to the exact ones", source="002",
@@ -103,7 +103,7 @@ def test_plateau(finetune, evidence, profile, model, dataset, seed):
                    fair_test=fair_test(scan=True),
                    kind="superiority", test="paired_t", alpha=0.05, min_seeds=3, max_seeds=3,
                    margin_why="002 concludes a direction ('may be arbitrarily changed ... given that we can re-train') "
-                              "and prints no accuracy")
+                              "and its text holds no accuracy")
 def test_retraining_recovers_the_shift(finetune, evidence, profile, model, dataset, seed):
     budget = recipe_for(model, profile, scan=True)
     means, stds, runs = scan(finetune, model, dataset, seed, profile, **budget)

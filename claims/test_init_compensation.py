@@ -69,7 +69,7 @@ def failed_arm(label: str, failed: list) -> Arm:
                    source="002", cells=(("lenet", "mnist"),),
                    fair_test=fair_test(), kind="noninferiority", test="paired_t",
                    alpha=0.05, margin=2.0, min_seeds=3,
-                   margin_why="002 asks whether the rescued cell is back on its plateau and prints no accuracy: "
+                   margin_why="002 asks whether the rescued cell is back on its plateau, and its text holds no accuracy: "
                               "the plateau's width of the plateau claim, ours (002 gives none)")
 @WHERE
 def test_rescaled_init_recovers_the_plateau(finetune, evidence, profile, model, dataset, where, seed):
@@ -87,7 +87,7 @@ def test_rescaled_init_recovers_the_plateau(finetune, evidence, profile, model, 
                    source="002", cells=(("lenet", "mnist"),),
                    fair_test=fair_test(), kind="superiority", test="paired_t",
                    alpha=0.05, min_seeds=3,
-                   margin_why="002's 'a clear yes' is a direction, with no accuracy printed")
+                   margin_why="002's 'a clear yes' is a direction; its text holds no accuracy")
 @WHERE
 def test_rescaled_init_beats_default(finetune, evidence, profile, model, dataset, where, seed):
     recipe = lenet_002(profile)

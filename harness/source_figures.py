@@ -413,7 +413,7 @@ BRIEFS = {
     METRIC_TABLE2: "best of 100 epochs, picked on the test set; 1 seed; full data",
     METRIC_TABLE3: "best of 100 epochs, picked on the test set; 1 seed; full data",
     METRIC_CURVE_001: "read off a curve; 1 run; epochs not stated",
-    METRIC_002: "no number printed",
+    METRIC_002: "no number in its text",
     METRIC_004: "top-1 on ImageNet val; full ImageNet training",
     METRIC_003: "no number",
     "qualitative": "no number",

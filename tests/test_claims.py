@@ -222,26 +222,40 @@ def test_every_claim_states_when_it_is_a_fair_test(name):
         assert short["quick"] and not short["cpu"] and not short["paper"], (name, model, short)
 
 
-SIGNED_GAP = r"(?<![\d.])[+-]\d+\.\d\d(?!\d)"  # a source's gap as quoted, e.g. "-0.42" or "+0.73"
+SIGNED_GAP = r"(?<![\d.])[+\-−]\d+\.\d\d(?!\d)"  # a source's gap as quoted, e.g. "-0.42", "+0.73", "−1.08"
+GAP_RANGE = rf"({SIGNED_GAP}) to ({SIGNED_GAP}|\d+\.\d\d)"  # "-0.42 to +0.73": a claim's smallest and largest gap
+
+
+def check_quoted_gaps(text: str, where: str) -> None:
+    """The gaps `text` quotes are transcribed ones (harness.source_figures), and a quoted range is
+    the smallest to the largest gap of one claim's figures."""
+    from harness.source_figures import FIGURES
+
+    gaps = {claim: [f.difference for f in cells.values() if f.difference is not None] for claim, cells in FIGURES.items()}
+    printed = {f"{g:+.2f}" for values in gaps.values() for g in values}
+    quoted = {q.replace("−", "-") for q in re.findall(SIGNED_GAP, text)}
+    assert quoted <= printed, (where, quoted - printed)
+    ranges = {(min(v), max(v)) for v in gaps.values() if v}
+    for low, high in re.findall(GAP_RANGE, text):
+        assert (float(low.replace("−", "-")), float(high.replace("−", "-"))) in ranges, (where, low, high)
 
 
 @pytest.mark.parametrize("name", sorted(catalogue_specs()))
 def test_every_claim_says_why_its_margin_is_what_it_is(name):
     """A margin (or its absence) is justified, and the sources' gaps a justification quotes are the
-    transcribed ones (harness.source_figures), not numbers retyped where they could drift."""
-    from harness.source_figures import FIGURES
-
+    transcribed ones, not numbers retyped where they could drift."""
     spec = catalogue_specs()[name]
     assert spec.margin_why, f"{name}: say why its margin is {spec.margin} (or why it has none)"
-    printed = {f"{f.difference:+.2f}" for cells in FIGURES.values() for f in cells.values() if f.difference is not None}
-    assert set(re.findall(SIGNED_GAP, spec.margin_why)) <= printed
+    check_quoted_gaps(spec.margin_why, name)
 
 
 def test_the_docstrings_quote_the_transcribed_gaps():
-    from harness.source_figures import FIGURES
-
-    printed = {f"{f.difference:+.2f}" for cells in FIGURES.values() for f in cells.values() if f.difference is not None}
     for path in sorted((ROOT / "claims").glob("test_*.py")):
-        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-        quoted = set(re.findall(SIGNED_GAP, doc))
-        assert quoted <= printed, (path.name, quoted - printed)
+        check_quoted_gaps(ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "", path.name)
+
+
+def test_a_misquoted_gap_is_caught():
+    check_quoted_gaps("gaps of -1.08 to +0.55", "minmax")
+    for wrong in ("gaps of -1.08 to +0.56", "gaps of -0.42 to +0.55", "a gap of −0.99"):
+        with pytest.raises(AssertionError):
+            check_quoted_gaps(wrong, "misquoted")

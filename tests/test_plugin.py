@@ -373,17 +373,19 @@ def pytest_unconfigure(config):
 
 
 def test_plan_reads_no_data_for_a_claims_table(project, pytester, tmp_path):
-    """dataset_stats records 000's Table 1 from the data when it runs; planning it on a data dir
-    never used decodes nothing and imports no torch."""
-    pytester.makepyfile(test_stats=(ROOT / "claims" / "test_dataset_stats.py").read_text())
+    """dataset_stats records 000's Table 1 and strong_std the three std estimates from the data when
+    they run; planning them on a data dir never used decodes nothing and imports no torch."""
+    pytester.makepyfile(test_stats=(ROOT / "claims" / "test_dataset_stats.py").read_text(),
+                        test_std=(ROOT / "claims" / "test_std_estimator.py").read_text())
     pytester.makeconftest("""
 import sys
 def pytest_unconfigure(config):
     print("TORCH_IMPORTED", "torch" in sys.modules)
 """)
     cold = tmp_path / "cold"
-    result = project("--plan", "-k", "test_dataset_stats and fashion_mnist", f"--data-dir={cold}")
+    result = project("--plan", "-k", "(test_dataset_stats or test_strong_beats_weak) and fashion_mnist",
+                     f"--data-dir={cold}")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*normclaims plan*", "*| dataset_stats * efficientnet_lite0-fashion_mnist *",
-                                 "*TORCH_IMPORTED False*"])
+                                 "*| strong_std * efficientnet_lite0-fashion_mnist *", "*TORCH_IMPORTED False*"])
     assert not cold.exists() or not any(p.is_file() for p in cold.rglob("*"))

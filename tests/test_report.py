@@ -133,5 +133,5 @@ def test_the_source_column_gives_value_metric_and_budget():
 
     assert source_text(figure_for("dataset_stats", "resnet18", "cifar10")) == (
         "87.88 vs 87.98 (-0.10), 000 Table 2 (best of 100 epochs, picked on the test set; 1 seed; full data)")
-    assert source_text(figure_for("point_values", "lenet", "mnist")) == "002 LeNet/MNIST (no number printed)"
+    assert source_text(figure_for("point_values", "lenet", "mnist")) == "002 LeNet/MNIST (no number in its text)"
     assert source_text(None) == "–"
