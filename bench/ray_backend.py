@@ -8,8 +8,8 @@ Every figure comes from this one invocation (machines are noisy: compare ratios,
 - throughput: the same pytest session (`--claims`, `--profile`) with `-n W` (xdist; W = the cores by default) and
   with `--backend ray` (a Ray instance on this machine), each from an empty store on the same data dir, warmed
   first (datasets decoded). Both run with `--cpu-threads 1`: one single-threaded run per core (per worker),
-  so on any machine they do the same arithmetic and store the same numbers. Runs per second of each and ray / xdist; with
-  `--rounds`, the order alternates and the ratio is the median of the rounds' ratios.
+  so on any machine they do the same arithmetic and store the same numbers. Runs per second of each and
+  ray / xdist; with `--rounds`, the order alternates and the ratio is the median of the rounds' ratios.
 - agreement: the two sessions' verdicts, mean differences per cell, and every run's numbers (same config, same
   thread count: the same arithmetic), compared.
 - overhead: trivially short runs (LeNet on the 200-image fixture, 5 steps), one at a time through the

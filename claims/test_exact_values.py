@@ -21,10 +21,10 @@ Margin   002's text holds no accuracy (its printed outputs are missing) and name
          number here is ours, fixed before any run. (a) and (d) 1.0 point: 002's words are "would work as
          well" and "pretty much the same"; 1 point is the catalogue's equivalence margin, the scale of
          000's min-max gaps (-1.08 to +0.55), min-max being "surprisingly good ... in some cases" to 000.
-         (b) 2.0 points from the seed's best cell, and a 50% share: 002 calls the variability of its plateau, "the set of 95% of
-         best values", "very low"; a share of 50% asks far less than its 95%, so a grid below it fails
-         002's own definition a fortiori, and 2 points (twice (a)'s margin) leaves room for the best
-         cell's seed noise. (c) no margin: 002 states a direction (re-training recovers), no size.
+         (b) 2.0 points from the seed's best cell, and a 50% share: 002 calls the variability of its
+         plateau, "the set of 95% of best values", "very low"; a share of 50% asks far less than its
+         95%, so a grid below it fails 002's own definition a fortiori, and 2 points (twice (a)'s
+         margin) leaves room for the best cell's seed noise. (c) no margin: 002 states a direction (re-training recovers), no size.
 Seeds    (a) and (d) the profile's, with --seeds auto looks at 3, 5 and 8; (b) and (c) 3 seeds (scans).
 Grid     002's ranges, the profile's grid_size per axis (15 in paper, as 002): for LeNet mean linspace(-2, 3) x
          std geomspace(0.02, 2); for pretrained models its ResNet scan's, mean linspace(-3, 3) x std

@@ -133,7 +133,7 @@ def test_fixres_test_preprocessing_helps(finetune, evidence, profile, model, dat
 @pytest.mark.claim("fixres_low_res", title="training at r with FixRes at R is as good as training at R",
                    source="004; Touvron et al. 2019",
                    fair_test=fair_test(), kind="equivalence", test="paired_t", alpha=0.05, margin=1.0,
-                   margin_why="004 prints 77.1% for both, equal to the tenth of a point on 50,000 images, and names no "
+                   margin_why="004 gives 77.1% for both, equal to the tenth of a point on 50,000 images, and names no "
                               "tolerance; a tenth is below what a 10,000-image test set resolves (0.3 pt standard "
                               "error at 90%): the catalogue's equivalence margin",
                    min_seeds=3, looks=(3, 5, 8), **CELLS)

@@ -201,10 +201,11 @@ def session_figures(claim: ClaimReport) -> list[tuple[str, object, bool]]:
     settings that no cell of this session runs (ImageNet, 001's Intel scenes, an unnamed model)."""
     from harness.source_figures import figures_of
 
+    figures = figures_of(claim.spec.name)
     cells = [c.cell for c in claim.cells] + list(claim.skipped)
-    here = [(c.id, fig, True) for c in cells if (fig := source_figure(claim.spec.name, c)) is not None]
+    here = [(c.id, figures[key], True) for c in cells if (key := (c.get("model"), c.get("dataset"))) in figures]
     shown = {(c.get("model"), c.get("dataset")) for c in cells}
-    return here + [(f"{model}-{dataset}", fig, False) for (model, dataset), fig in figures_of(claim.spec.name).items()
+    return here + [(f"{model}-{dataset}", fig, False) for (model, dataset), fig in figures.items()
                    if (model, dataset) not in shown]
 
 
