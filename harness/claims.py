@@ -66,10 +66,10 @@ class ClaimSpec:
 
     def plan(self, family_size: int):
         """The group-sequential plan of one cell: the claim's looks and spending at alpha split
-        evenly (Bonferroni) across the cells of its family."""
+        evenly (Bonferroni) across the cells of its family, its levels calibrated for the claim's test."""
         from harness.sequential import SequentialPlan
 
-        return SequentialPlan(self.looks, self.alpha / family_size, self.spending)
+        return SequentialPlan(self.looks, self.alpha / family_size, self.spending, self.test)
 
 
 def claim_from_marker(mark, module_name: str) -> ClaimSpec:

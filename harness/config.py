@@ -158,6 +158,11 @@ class RunResult:
     metrics: dict = field(default_factory=dict)  # further accuracies, e.g. {"test@36": ..., "fixres@36": ...}
     meta: dict = field(default_factory=dict)  # torch version, host, threads, ...
 
+    @property
+    def eval_images(self) -> int | None:
+        """The images every accuracy of the run is counted on (each is k / eval_images)."""
+        return self.meta.get("eval_images")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Union
 
 from harness.claims import ClaimSpec
@@ -51,22 +52,26 @@ class ItemTag:
 @dataclass(frozen=True)
 class Arm:
     """One side of a paired observation: this seed's value (a fraction: an accuracy, or a share)
-    and the runs it came from."""
+    and the runs it came from. The value is a count: k / denominator (an accuracy is the correct
+    images of the evaluated ones), so paired differences sit on a grid and their ties are exact."""
 
     label: str
     value: float | None
     runs: tuple[RunRecord, ...] = ()
     reason: str | None = None  # why there is no value
+    denominator: int | None = None  # the value is k / denominator; None: not known (a run stored without it)
 
     @classmethod
     def of_run(cls, run: RunRecord, metric: str | None = None, label: str | None = None) -> "Arm":
-        """A run's final accuracy, or one of its further metrics ("test@36", ...), as an arm."""
-        return cls(label or metric or run.label, run.metric(metric), (run,), None if run.ok else run.reason)
+        """A run's final accuracy, or one of its further metrics ("test@36", ...), as an arm: every
+        metric of a run is counted on the same evaluation images."""
+        return cls(label or metric or run.label, run.metric(metric), (run,), None if run.ok else run.reason,
+                   run.result.eval_images if run.ok else None)
 
     @classmethod
     def constant(cls, label: str, value: float) -> "Arm":
-        """A stated reference value, e.g. the plateau share a claim commits to."""
-        return cls(label, value, ())
+        """A stated reference value, e.g. the plateau share a claim commits to: exact as written."""
+        return cls(label, value, (), None, Fraction(repr(float(value))).denominator)
 
     def failures(self) -> list[str]:
         """Why this arm gives no usable value: its failed runs, else its own reason, else a
@@ -183,7 +188,7 @@ def _cell(data) -> Cell:
 
 
 def _arm(data: dict, runs: dict[str, RunRecord]) -> Arm:
-    return Arm(data["label"], data["value"], tuple(runs[k] for k in data["runs"]), data["reason"])
+    return Arm(data["label"], data["value"], tuple(runs[k] for k in data["runs"]), data["reason"], data.get("denominator"))
 
 
 def _encode(payload) -> dict:
@@ -191,7 +196,8 @@ def _encode(payload) -> dict:
         return {"type": "item", "spec": payload.spec.to_dict(), "cell": payload.cell.params, "seed": payload.seed,
                 "family_size": payload.family_size, "sequential": payload.sequential}
     if isinstance(payload, Observation):
-        arm = lambda a: {"label": a.label, "value": a.value, "runs": [r.key for r in a.runs], "reason": a.reason}  # noqa: E731
+        arm = lambda a: {"label": a.label, "value": a.value, "runs": [r.key for r in a.runs], "reason": a.reason,  # noqa: E731
+                         "denominator": a.denominator}
         return {"type": "observation", "claim": payload.claim, "cell": payload.cell.params, "seed": payload.seed,
                 "a": arm(payload.a), "b": arm(payload.b), "runs": [r.to_dict() for r in payload.runs()]}
     if isinstance(payload, Extra):

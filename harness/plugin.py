@@ -20,6 +20,7 @@ from harness.config import DEFAULT_PROFILE, PROFILES, Profile, RunRecord, get_pr
 from harness.devices import available_cores, core_share, device_for_worker, parse_gpus, visible_gpu_count
 from harness.errors import Unavailable, UsageError
 from harness.evidence import Evidence
+from harness.files import write_problem
 from harness.observations import Cell, ItemTag, Skip, attach
 
 log = logging.getLogger("normclaims")
@@ -116,9 +117,9 @@ def positive_int(option: str, text: str, most: int | None = None) -> int:
     return value
 
 
-def usable_dir(option: str, path: Path) -> Path:
-    """`path` is a folder, or can be made one: its nearest existing ancestor is a writable folder.
-    Checked without creating anything."""
+def usable_dir(option: str, path: Path, write: bool) -> Path:
+    """`path` is a folder or can be made one; with `write`, a file can be created in it, tried for
+    real and undone (harness.files.write_problem). Without `write` nothing is created."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"{option} {path}: not a folder")
     ancestor = path
@@ -126,9 +127,36 @@ def usable_dir(option: str, path: Path) -> Path:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise UsageError(f"{option} {path}: cannot be made, {ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {path}: {ancestor} is not writable")
+    problem = write_problem(path) if write else None
+    if problem:
+        raise UsageError(f"{option} {path}: {problem}")
     return path
+
+
+def usable_store(path: Path, write: bool) -> Path:
+    """The run store's file: not a folder; with `write`, its folder takes files (SQLite also writes
+    its -wal and -shm files there) and an existing store opens for writing. Whether an existing
+    store is a readable run store is RunStore's check."""
+    if path.is_dir():
+        raise UsageError(f"--store {path}: a folder, not a file")
+    usable_dir(f"--store {path}: its folder", path.parent, write)
+    if write and path.exists():
+        try:
+            open(path, "r+b").close()
+        except OSError as exc:
+            raise UsageError(f"--store {path}: cannot be opened for writing ({exc.strerror})") from None
+    return path
+
+
+def writes_paths(config: pytest.Config) -> tuple[bool, bool]:
+    """Which of its paths the session will write, as (store and data dir, report dir): those are
+    tried by writing. --collect-only writes nothing; --plan only its plan.md in the report dir (it
+    reads the store and the data dir and never creates them). Only the controller (or a session
+    without xdist) tries them, before any worker starts: workers trying the same new folder at
+    once could remove it under each other."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return False, False
+    return not config.getoption("--plan"), True
 
 
 def name_list(text: str | None, check) -> list[str] | None:
@@ -170,11 +198,11 @@ def read_settings(config: pytest.Config) -> Settings:
         threads = core_share(available_cores(), workerinput["workercount"] if workerinput else 1,
                              os.environ.get("OMP_NUM_THREADS"))
     rootdir = Path(config.rootpath)
-    data_dir = usable_dir("--data-dir", Path(opt("--data-dir")).expanduser() if opt("--data-dir") else default_data_dir())
-    store_path = (rootdir / opt("--store")).resolve()
-    if store_path.is_dir():
-        raise UsageError(f"--store {store_path}: a folder, not a file")
-    usable_dir("--store's folder", store_path.parent)
+    runs_write, report_write = writes_paths(config)
+    data_dir = Path(opt("--data-dir")).expanduser() if opt("--data-dir") else default_data_dir()
+    usable_dir("--data-dir", data_dir, runs_write)
+    store_path = usable_store((rootdir / opt("--store")).resolve(), runs_write)
+    usable_dir("--report-dir", rootdir / opt("--report-dir"), report_write)  # where harness.report writes
     fresh_after = None
     if opt("--rerun"):
         fresh_after = workerinput["normclaims_session_start"] if workerinput else time.time()
@@ -404,11 +432,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
         return None
     import numpy as np
 
-    from harness.verdicts import sequential_rows
+    from harness.verdicts import observation_diffs, sequential_rows
 
     spec = tag.spec
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    diffs: list[float] = []
+    recorded: list = []  # this cell's observations so far, one per seed
     for seed in range(spec.looks[-1]) if tag.sequential else [tag.seed]:
         def call(seed=seed):
             evidence = Evidence(pyfuncitem, dataclasses.replace(tag, seed=seed))
@@ -419,9 +447,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
         if plan:
             plan_passes(pyfuncitem, call)
             continue
-        diffs += [100 * (o.a.value - o.b.value) for o in call().recorded]
-        if seed + 1 in spec.looks and len(diffs) == seed + 1:
-            verdict, *_ = sequential_rows(spec, np.asarray(diffs)[None, :], tag.family_size)
+        recorded += call().recorded
+        if seed + 1 in spec.looks and len(recorded) == seed + 1:
+            diffs, step = observation_diffs(recorded)  # on the grid, as the report decides them
+            verdict, *_ = sequential_rows(spec, np.asarray(diffs)[None, :], tag.family_size, step)
             if verdict[0] != "inconclusive":
                 log.info("%s %s: %s after %d seeds", spec.name, tag.cell.id, verdict[0], seed + 1)
                 break

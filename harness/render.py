@@ -255,7 +255,14 @@ def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] 
                 "(Holm); MDE is the smallest true difference the one-sided t-test would detect with 80% power at the "
                 "observed spread. \"Still improving\": runs whose training loss fell by more than 2% from the third "
                 "to the last quarter of their steps. A cell below its claim's pre-registered fair-test budget is "
-                "\"under budget\": its numbers are shown, its verdict withheld. Rules: harness/verdicts.py."]
+                "\"under budget\": its numbers are shown, its verdict withheld. Differences are counted on the "
+                "accuracy grid (k correct of n images), so ties and zero spread are exact; a cell of a claim's Holm "
+                "family that failed or lacks seeds counts in it with p = 1. Error rates the rules guarantee, each at "
+                "the claim's alpha over its Holm family: a false \"supported\", a \"refuted\" of a true claim, a "
+                "\"negligible\" of an effect at the margin; sequential plans keep the same rate (their levels are "
+                "calibrated for the claim's test). Under no effect at all a one-sided claim can be wrongly supported "
+                "(at most alpha) or refuted (at most alpha): it ends decisive with probability up to 2 alpha. "
+                "Rules: harness/verdicts.py."]
     for claim in claims:
         cells = claim.cells
         out += ["", f"## {claim.spec.name}: {claim.spec.title}", ""]

@@ -103,6 +103,7 @@ class Reporter:
         for cells in grouped.values():
             for c in cells:
                 tag = self.tags.get((c.spec.name, c.cell))
+                c.family_size = tag.family_size if tag is not None else None
                 if tag is not None and tag.sequential:
                     c.sequential_family = tag.family_size
                 else:
@@ -130,13 +131,15 @@ class Reporter:
     def write_plan(self) -> None:
         """--plan: the runs per claim and cell, their cost and the seeds each claim needs."""
         from harness.plan import group_requests, render_plan, seeds_for_claim
+        from harness.verdicts import observation_diffs
         from harness.plugin import SETTINGS, STORE
 
         settings = self.config.stash[SETTINGS]
-        diffs: dict[tuple, list[float]] = defaultdict(list)
+        by_cell: dict[tuple, list] = defaultdict(list)
         for obs in {(o.claim, o.cell, o.seed): o for o in self.observations.values()}.values():
             if not obs.failures():
-                diffs[(obs.claim, obs.cell)].append(100 * (obs.a.value - obs.b.value))
+                by_cell[(obs.claim, obs.cell)].append(obs)
+        diffs = {key: observation_diffs(rows)[0] for key, rows in by_cell.items()}
         families = {tag.spec.name: tag.family_size for tag in self.tags.values()}
         seeds = {name: seeds_for_claim(spec, [d for (claim, _), d in diffs.items() if claim == name], families[name])
                  for name, spec in self.specs.items()}

@@ -22,15 +22,17 @@ The boundaries are exact for z-statistics: the joint distribution is integrated 
 look by look, on the scale of the score S_k = Z_k sqrt(t_k) (a Brownian motion at the times t_k,
 with independent increments), as in Jennison and Turnbull (2000), chapter 19.
 
-With a paired t-test at very small n (the usual case here: a handful of seeds, variance
-unknown), the boundaries derived for z-statistics are applied to the t-test's p-values: the
-nominal-p approach, reject at look k when p_k < level_k. That is not exact: each look alone has
-the right level, but the t-statistics at different looks are not jointly normal (each carries its
-own variance estimate). The simulation tests in tests/test_sequential.py are what check the error
-rates: the z-test gets alpha, and the t-test at looks (3, 5, 8, 12) and alpha = 0.05 gets about
-0.053 (O'Brien-Fleming) and 0.056 (Pocock). The tests pin those numbers, so a change that makes
-the excess larger, or removes it, is seen. (It shrinks slowly as the looks grow: about 0.052 and
-0.053 at looks (5, 10, 15, 20), estimated from 10**6 simulated trials.)
+Those boundaries are for z-statistics. The claims test with the paired t-test (or a rank or
+sign-flip test) at a handful of seeds, whose statistics at different looks are not jointly normal
+(each look carries its own variance estimate): the z levels applied to the t-test's p-values give
+a false-rejection rate of about 0.054 (O'Brien-Fleming) and 0.056 (Pocock) at looks (3, 5, 8,
+12), above alpha. So a plan for a named test (`statistic`) calibrates its levels for that test:
+under H0 the p-values of these tests on symmetric normal differences do not depend on the scale,
+so CALIBRATION_PATHS simulated null paths (a fixed random state) give the joint null law of the
+looks' p-values, and level_k is set, look by look, so that the paths stopping first at look k are
+at most the spending function's increment (the t-test's p is continuous, so "at most" is "equal"
+up to Monte-Carlo error; a discrete test's levels sit at its attainable values, conservatively).
+tests/test_sequential.py measures the rate on independent paths: alpha within Monte-Carlo error.
 """
 from __future__ import annotations
 
@@ -42,6 +44,9 @@ from functools import lru_cache
 import numpy as np
 
 SPENDING = ("obrien_fleming", "pocock")
+STATISTICS = ("z", "paired_t", "wilcoxon", "permutation")  # "z": the exact normal boundaries
+CALIBRATION_PATHS = 400_000  # null paths per calibration: SE of a 0.05 rate about 0.00034
+CALIBRATION_SEED = 20261205
 
 _FLOOR = 10.0  # the integration grids start 10 SD below 0 under H0: the mass left out is ~1e-23
 _STEP = 0.02  # grid step at most 0.02 SD of S_k ...
@@ -112,14 +117,47 @@ def _nominal_levels(t: tuple[float, ...], increments: tuple[float, ...]) -> tupl
     return tuple(levels)
 
 
+@lru_cache(maxsize=8)
+def _null_pvalues(statistic: str, looks: tuple[int, ...]) -> np.ndarray:
+    """One-sided ('greater') p-values of `statistic` at each look on CALIBRATION_PATHS null paths
+    of standard normal differences (a fixed random state): (paths, looks), read-only."""
+    from harness.significance import _p_rows
+
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    D = rng.standard_normal((CALIBRATION_PATHS, looks[-1]))
+    P = np.column_stack([_p_rows(statistic, D[:, :n], "greater") for n in looks])
+    P.flags.writeable = False
+    return P
+
+
+@lru_cache(maxsize=64)
+def _calibrated_levels(statistic: str, looks: tuple[int, ...], increments: tuple[float, ...]) -> tuple[float, ...]:
+    """Levels for `statistic` at `looks` that stop at most increments[k] of the null paths first
+    at look k: reject at look k when p_k < level_k."""
+    P = _null_pvalues(statistic, looks)
+    paths = len(P)
+    still_open = np.ones(paths, dtype=bool)
+    levels = []
+    for k, increment in enumerate(increments):
+        p = np.sort(P[still_open, k])
+        allowed = int(math.floor(increment * paths + 1e-9))  # paths this look may stop
+        level = float(p[allowed]) if allowed < len(p) else 1.0  # p < level: at most `allowed` of them
+        levels.append(level)
+        still_open &= ~(P[:, k] < level)
+    return tuple(levels)
+
+
 @dataclass(frozen=True)
 class SequentialPlan:
     """Looks after `looks` seeds (strictly increasing integers >= 2), overall one-sided `alpha`,
-    and the alpha-spending function `spending` (one of SPENDING)."""
+    the alpha-spending function `spending` (one of SPENDING) and the `statistic` whose p-values
+    the levels are for (one of STATISTICS: "z" gives the exact normal boundaries, a test's name
+    levels calibrated for that test)."""
 
     looks: tuple[int, ...] = (3, 5, 8, 12)
     alpha: float = 0.05
     spending: str = "obrien_fleming"
+    statistic: str = "z"
 
     def __post_init__(self):
         looks = tuple(self.looks) if isinstance(self.looks, (tuple, list)) else None
@@ -137,6 +175,8 @@ class SequentialPlan:
         object.__setattr__(self, "alpha", float(self.alpha))
         if self.spending not in SPENDING:
             raise ValueError(f"unknown spending {self.spending!r}; available: {', '.join(SPENDING)}")
+        if self.statistic not in STATISTICS:
+            raise ValueError(f"unknown statistic {self.statistic!r}; available: {', '.join(STATISTICS)}")
 
     def information(self) -> tuple[float, ...]:
         """Information fractions t_k = n_k / n_K (the last is 1)."""
@@ -150,7 +190,9 @@ class SequentialPlan:
         """One-sided p-value threshold of each look: reject at the first look k with p_k < level_k."""
         spent = (0.0,) + self.alpha_spent()
         increments = tuple(b - a for a, b in zip(spent, spent[1:]))
-        return _nominal_levels(self.information(), increments)
+        if self.statistic == "z":
+            return _nominal_levels(self.information(), increments)
+        return _calibrated_levels(self.statistic, self.looks, increments)
 
     def look_index(self, n: int) -> int | None:
         """Index (0-based, into looks and nominal_levels()) of the look taken after n seeds, None if

@@ -6,8 +6,8 @@ decision, for the claim or against it, is a one-sided test of the claim's own ki
 Wilcoxon or the sign-flip test), Holm-adjusted across the family (the cells of one claim, or
 every cell of the session) and compared with the claim's alpha:
 
-superiority    supported   d > 0 (two-sided claims: the two-sided test, with mean d > 0)
-               refuted     d < 0, by the same test (two-sided claims: the two-sided test, mean d < 0)
+superiority    supported   d > 0 (two-sided claims: the two-sided test, its own statistic leaning to d > 0)
+               refuted     d < 0, by the same test (two-sided claims: the two-sided test, leaning to d < 0)
                negligible  d < m, when a margin is stated: a difference too small to matter is not a
                            refutation (a true small effect is never "refuted"). Where d > 0 and d < m
                            are both established the cell is "supported" and says both.
@@ -20,6 +20,17 @@ under budget   the cell's runs are below the budget its claim pre-registers as a
                whatever the tests say, no verdict; the numbers are shown with what the cell lacks
 invalid        a run of the cell failed or gave no finite value, or deciding the cell failed
 
+The differences are counts: an accuracy is k / n on n evaluated images, so d sits on a grid of
+100 / n points. The tests run on whole grid steps (on_counts), where ties, zeros and zero spread
+are exact, also after a shift by the margin. A cell's Holm family is the one registered at
+collection: a cell that failed, lacks seeds or never reported counts in it with p = 1.
+
+Error rates the rules guarantee (each at the claim's alpha, family-wise over its Holm family,
+measured in tests/test_verdict_calibration.py): a false "supported", a "refuted" of a true claim,
+a "negligible" of an effect at the margin. Under A/A (no effect) a one-sided superiority or
+non-inferiority claim is wrongly "supported" at most alpha and "refuted" at most alpha, so it ends
+decisive either way with probability up to 2 alpha; a two-sided claim is decisive at most alpha.
+
 The bounds a cell shows are those of the tests that decide it, at the level Holm gives that cell
 (alpha x raw p / adjusted p): a bound excludes its threshold exactly when the test is significant,
 so a reader never sees a significant verdict beside an interval through 0. The intervals are the
@@ -29,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from functools import reduce
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,6 +91,9 @@ class CellResult:
     sequential_family: int | None = None  # decided by the claim's sequential plan in a family of this size
     look: int | None = None  # the plan's look that decided the cell (index into spec.looks)
     exploratory: bool = False  # more seeds than the design plans: the error rates are not the stated ones
+    step: float | None = None  # the grid of a - b in points (100 / the arms' common denominator); None: unknown
+    family_size: int | None = None  # cells in its Holm family as collection registered them (None: the family decided)
+    untested: int = 0  # cells of its Holm family without a test (failed, too few seeds, never observed): p = 1
     best_diffs: list[float] = field(default_factory=list)  # per seed, a - b at each run's best evaluated epoch
     # (where both arms are a run's final accuracy): a source's metric, never the verdict's
     shortfalls: list[str] = field(default_factory=list)  # what the runs lack for a fair test of the claim
@@ -90,7 +105,8 @@ class CellResult:
 
     @property
     def diffs(self) -> np.ndarray:
-        return np.asarray(self.a, dtype=float) - np.asarray(self.b, dtype=float)
+        """a - b per seed, in points, on the grid of the arms' counts (exact multiples of `step`)."""
+        return on_grid(np.asarray(self.a, dtype=float) - np.asarray(self.b, dtype=float), self.step)
 
     def p(self, name: str, adjusted: bool = True) -> float:
         test = self.tests.get(name)
@@ -132,9 +148,45 @@ def group_cells(observations: list[Observation], specs: dict[str, ClaimSpec]) ->
             spec=specs[claim], cell=cell, a_label=a_label, b_label=b_label,
             seeds=[r.seed for r in ok], a=[100 * r.a.value for r in ok], b=[100 * r.b.value for r in ok],
             failures=[f for r in rows for f in r.failures()], runs=list(runs.values()),
-            best_diffs=best_epoch_diffs(ok),
+            step=grid_step([arm for r in ok for arm in (r.a, r.b)]), best_diffs=best_epoch_diffs(ok),
         ))
     return out
+
+
+# ------------------------------------------------------------------ differences on the accuracy grid
+def grid_step(arms) -> float | None:
+    """The grid of a - b in points: an accuracy is k / n, so differences are multiples of
+    100 / lcm(n_a, n_b). None when an arm's denominator is unknown (a run stored without it)."""
+    denominators = [arm.denominator for arm in arms]
+    if not denominators or any(not d for d in denominators):
+        return None
+    return 100.0 / reduce(math.lcm, denominators)
+
+
+def on_grid(D: np.ndarray, step: float | None) -> np.ndarray:
+    """Differences in points snapped to their grid (whole multiples of step), so the same count
+    gives the same float: a - b computed in floats carries last-bit noise that makes false spread
+    and breaks ties. Without a known grid, rounded to 1e-9 points."""
+    if step is None:
+        return np.round(D, 9)
+    return np.rint(D / step) * step
+
+
+def on_counts(D: np.ndarray, step: float | None, margin: float | None) -> tuple[np.ndarray, float]:
+    """Differences D (k, n) in points -> (X, m): whole grid steps and the margin in steps (0 when
+    none). Every test here is unchanged by scale, and on counts ties, zeros and zero spread are
+    exact, also after a shift by the margin (X - m ties X' - m exactly when they should)."""
+    margin = margin or 0.0
+    if step is None:
+        return np.round(D, 9), margin
+    return np.rint(D / step), round(margin / step, 9)
+
+
+def observation_diffs(observations) -> tuple[list[float], float | None]:
+    """The paired differences in points of a cell's observations, on their grid, and the grid."""
+    step = grid_step([arm for o in observations for arm in (o.a, o.b)])
+    d = on_grid(np.asarray([100 * (o.a.value - o.b.value) for o in observations], dtype=float), step)
+    return d.tolist(), step
 
 
 def best_epoch(arm) -> float | None:
@@ -153,54 +205,72 @@ def best_epoch_diffs(rows: list[Observation]) -> list[float]:
 
 
 # ------------------------------------------------------------------ the hypotheses of each kind
-def raw_tests(spec: ClaimSpec, D: np.ndarray) -> dict[str, np.ndarray]:
+def raw_tests(spec: ClaimSpec, D: np.ndarray, step: float | None = None) -> dict[str, np.ndarray]:
     """Raw p-value of each hypothesis the rules test for this claim, for each row of differences
-    D (k, n) -> {name: (k,)}."""
-    t, m = spec.test, spec.margin
+    D (k, n) in points on the grid `step` -> {name: (k,)}. The tests run on counts (on_counts)."""
+    t = spec.test
+    X, m = on_counts(D, step, spec.margin)
 
-    def p(X, alternative):
-        return _p_rows(t, X, alternative)
+    def p(shift, alternative):
+        return _p_rows(t, np.round(X + shift, 9), alternative)
 
     if spec.kind == "superiority":
         two_sided = spec.alternative == "two-sided"
-        tests = {"support": p(D, "two-sided" if two_sided else "greater"),
-                 "against": p(D, "two-sided" if two_sided else "less")}
-        if m is not None:
-            tests["negligible"] = p(D - m, "less")
+        tests = {"support": p(0.0, "two-sided" if two_sided else "greater"),
+                 "against": p(0.0, "two-sided" if two_sided else "less")}
+        if spec.margin is not None:
+            tests["negligible"] = p(-m, "less")
         return tests
     if spec.kind == "equivalence":
-        return {"support": np.maximum(p(D + m, "greater"), p(D - m, "less")),
-                "against": np.minimum(1.0, 2 * np.minimum(p(D - m, "greater"), p(D + m, "less")))}
-    return {"support": p(D + m, "greater"), "against": p(D + m, "less")}
+        return {"support": np.maximum(p(m, "greater"), p(-m, "less")),
+                "against": np.minimum(1.0, 2 * np.minimum(p(-m, "greater"), p(m, "less")))}
+    return {"support": p(m, "greater"), "against": p(m, "less")}
 
 
-def judge_rows(family: list[tuple[ClaimSpec, np.ndarray]]) -> tuple[np.ndarray, list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
-    """The rules on one Holm family of testable cells, each given by its claim and k independent
+def leaning(spec: ClaimSpec, D: np.ndarray, step: float | None = None) -> np.ndarray:
+    """The side a two-sided test's own statistic takes, per row of D (k, n): +1 where its one-sided
+    p for d > 0 is the smaller (the t-test: the mean; Wilcoxon: the signed-rank sum; sign-flip: the
+    sum), -1 the other way, 0 neither. Never the mean for a rank test: with a collapsed seed the
+    mean and the ranks can point opposite ways, and the verdict must agree with the interval."""
+    X, _ = on_counts(D, step, None)
+    return np.sign(_p_rows(spec.test, X, "less") - _p_rows(spec.test, X, "greater"))
+
+
+Family = list  # [(ClaimSpec, D (k, n)) or (ClaimSpec, D, step)]: a Holm family's cells
+
+
+def judge_rows(family: Family, untested: int = 0) -> tuple[np.ndarray, list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """The rules on one Holm family of testable cells, each given by its claim, k independent
     sets of its differences D (k, n) in points (the report: k = 1; calibration: k simulated
-    sessions). Returns the verdicts (k, cells), and per cell the raw and the adjusted p-value of
-    each hypothesis ({name: (k,)})."""
-    raw = [raw_tests(spec, D) for spec, D in family]
-    adjusted: list[dict[str, np.ndarray]] = [{} for _ in family]
+    sessions) and optionally their grid step. `untested` more cells of the pre-registered family
+    have no test (failed, too few seeds): each counts in every Holm family with p = 1, so a failure
+    never makes the family smaller. Returns the verdicts (k, cells), and per cell the raw and the
+    adjusted p-value of each hypothesis ({name: (k,)})."""
+    cells = [(spec, D, rest[0] if rest else None) for spec, D, *rest in family]
+    raw = [raw_tests(spec, D, step) for spec, D, step in cells]
+    adjusted: list[dict[str, np.ndarray]] = [{} for _ in cells]
     for name in sorted({name for cell in raw for name in cell}):
         members = [i for i, cell in enumerate(raw) if name in cell]
-        adj = holm_rows(np.stack([raw[i][name] for i in members], axis=-1))
+        P = np.stack([raw[i][name] for i in members], axis=-1)
+        adj = holm_rows(np.concatenate([P, np.ones((P.shape[0], untested))], axis=-1))
         for j, i in enumerate(members):
             adjusted[i][name] = adj[:, j]
-    verdicts = np.stack([verdict_rows(spec, D.mean(axis=-1), raw[i], adjusted[i])
-                         for i, (spec, D) in enumerate(family)], axis=-1)
+    verdicts = np.stack([verdict_rows(spec, leaning(spec, D, step), raw[i], adjusted[i])
+                         for i, (spec, D, step) in enumerate(cells)], axis=-1)
     return verdicts, raw, adjusted
 
 
-def verdict_rows(spec: ClaimSpec, mean_diff: np.ndarray, raw: dict[str, np.ndarray],
+def verdict_rows(spec: ClaimSpec, lean: np.ndarray, raw: dict[str, np.ndarray],
                  adjusted: dict[str, np.ndarray]) -> np.ndarray:
-    """The verdict the rules give each row from its Holm-adjusted tests: (k,) strings."""
+    """The verdict the rules give each row from its Holm-adjusted tests: (k,) strings. `lean` (k,)
+    is the side of each row's own test statistic (leaning), read only by two-sided claims."""
     alpha = spec.alpha
     support, against = adjusted["support"] < alpha, adjusted["against"] < alpha
-    verdict = np.full(mean_diff.shape, "inconclusive", dtype=object)
+    verdict = np.full(lean.shape, "inconclusive", dtype=object)
     if spec.kind == "superiority":
         two_sided = spec.alternative == "two-sided"
-        up = support & ((mean_diff > 0) | (not two_sided))
-        down = against & ((mean_diff < 0) | (not two_sided)) & ~up
+        up = support & ((lean > 0) | (not two_sided))
+        down = against & ((lean < 0) | (not two_sided)) & ~up
         small = adjusted["negligible"] < alpha if "negligible" in adjusted else np.zeros_like(up)
         verdict[small & ~up & ~down] = "negligible"
         verdict[down] = "refuted"
@@ -212,8 +282,8 @@ def verdict_rows(spec: ClaimSpec, mean_diff: np.ndarray, raw: dict[str, np.ndarr
     return verdict
 
 
-def sequential_rows(spec: ClaimSpec, D: np.ndarray, family_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                            dict, dict]:
+def sequential_rows(spec: ClaimSpec, D: np.ndarray, family_size: int,
+                    step: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, dict]:
     """The rules under the claim's group-sequential plan, for each row of differences D (k, n):
     at each look n_j the cell's hypotheses are tested on its first n_j seeds at the look's nominal
     level (the plan at alpha / family_size), and the first look with a verdict other than
@@ -230,9 +300,9 @@ def sequential_rows(spec: ClaimSpec, D: np.ndarray, family_size: int) -> tuple[n
     for j, (n, level) in enumerate(zip(plan.looks, plan.nominal_levels())):
         if D.shape[-1] < n:
             break
-        raw = raw_tests(spec, D[:, :n])
+        raw = raw_tests(spec, D[:, :n], step)
         adjusted = {name: np.minimum(1.0, p * spec.alpha / level) for name, p in raw.items()}
-        v = verdict_rows(spec, D[:, :n].mean(axis=-1), raw, adjusted)
+        v = verdict_rows(spec, leaning(spec, D[:, :n], step), raw, adjusted)
         open_rows = stop < 0
         for name in raw:  # still-open rows show their latest look
             raw_at.setdefault(name, np.full(k, np.nan))[open_rows] = raw[name][open_rows]
@@ -299,18 +369,23 @@ def decide(families: list[list[CellResult]]) -> None:
                     c.ci95 = interval(c.spec.test, c.diffs, 0.95, "two-sided")
                     c.outliers = outlier_seeds(c.seeds, c.diffs)
                 if testable(c):
-                    raw_tests(c.spec, c.diffs[None, :])  # fails here, not inside the family's judgement
+                    raw_tests(c.spec, c.diffs[None, :], c.step)  # fails here, not inside the family's judgement
             except Exception as exc:  # noqa: BLE001 - the report must survive any one cell
                 c.failures.append(f"deciding the cell failed: {type(exc).__name__}: {exc}")
         tested = [c for c in family if testable(c)]
         fixed = [c for c in tested if not c.sequential_family]
+        # the family is the one registered at collection: its cells without a test count as p = 1
+        registered = max([len(family)] + [c.family_size or 0 for c in family])
+        untested = registered - len(fixed) - sum(bool(c.sequential_family) for c in family)
         if fixed:
-            verdicts, raw, adjusted = judge_rows([(c.spec, c.diffs[None, :]) for c in fixed])
+            verdicts, raw, adjusted = judge_rows([(c.spec, c.diffs[None, :], c.step) for c in fixed], untested)
             for i, c in enumerate(fixed):
                 fill(c, str(verdicts[0, i]), raw[i], adjusted[i])
+                c.untested = untested
         for c in tested:
             if c.sequential_family:
-                verdict, stop, shown, raw, adjusted = sequential_rows(c.spec, c.diffs[None, :], c.sequential_family)
+                verdict, stop, shown, raw, adjusted = sequential_rows(c.spec, c.diffs[None, :], c.sequential_family,
+                                                                      c.step)
                 c.look = int(stop[0]) if stop[0] >= 0 else None
                 if shown[0] < 0:  # fewer seeds than the first look
                     c.verdict, c.reason = "inconclusive", f"only {len(c.a)} seed(s); the first look is at {c.spec.looks[0]}"
@@ -329,6 +404,9 @@ def decide(families: list[list[CellResult]]) -> None:
                     where = (f"stopped at look {c.look + 1} of {len(looks)} ({looks[c.look]} seeds)" if c.look is not None
                              else f"no boundary crossed by {len(c.a)} seeds")
                     c.reason += f"; sequential plan {looks}: {where}, alpha {c.spec.alpha} / {c.sequential_family} cells"
+                if c.untested:
+                    c.reason += (f"; Holm over the {registered} registered cells, {c.untested} of them "
+                                 f"without a test (counted as p = 1)")
                 if c.exploratory:
                     c.reason += f"; exploratory: {len(c.a)} seeds, more than the design's"
                 if c.outliers:

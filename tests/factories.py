@@ -24,7 +24,8 @@ def record(norm: str, accuracy: float | None, seed: int = 0, history=None, reaso
     if reason is not None:
         return RunRecord(cfg.key(), cfg, "failed", None, reason, cached)
     history = history if history is not None else [{"epoch": 1, "train_loss": 1.0, "test_accuracy": accuracy}]
-    result = RunResult(accuracy, history, 4, 256, wall_s, 100.0, "cpu (test)", [0.5], [0.25], meta={"threads": 1})
+    result = RunResult(accuracy, history, 4, 256, wall_s, 100.0, "cpu (test)", [0.5], [0.25],
+                       meta={"threads": 1, "eval_images": 1000})
     return RunRecord(cfg.key(), cfg, "ok", result, None, cached)
 
 

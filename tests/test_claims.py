@@ -1,5 +1,9 @@
 """The catalogue at smoke scale: every claim module runs end to end and yields verdicts, tables
-and figures. One subprocess session over the real claims/ with a temporary store and report."""
+and figures. One subprocess session over the shipped claims with a temporary store and report.
+
+The catalogue policy tests here cover the shipped claim modules only (tests/catalogue.py): a claim
+a user saves in claims/, as the README's "Adding your own" says, meets the rules of every claim
+(checked at collection) and is none of this suite's business."""
 import ast
 import fcntl
 import importlib.util
@@ -10,9 +14,11 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from catalogue import SHIPPED_CLAIM_MODULES, shipped_claim_files
 from conftest import FASHION_TINY, ROOT
 
 
@@ -22,16 +28,16 @@ def claim_marks(marks) -> list:
 
 
 def catalogue_claims() -> set[str]:
-    """The claim names declared in claims/, read from their markers as the plugin reads them."""
+    """The claim names the shipped modules declare, read from their markers as the plugin reads them."""
     return set(catalogue_specs())
 
 
 def catalogue_specs() -> dict:
-    """name -> ClaimSpec of every claim in claims/."""
+    """name -> ClaimSpec of every claim of the shipped modules."""
     from harness.claims import claim_from_marker
 
     names = {}
-    for path in sorted((ROOT / "claims").glob("test_*.py")):
+    for path in shipped_claim_files():
         spec = importlib.util.spec_from_file_location(f"catalogue_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -57,7 +63,7 @@ def smoke_session(tmp_path_factory, worker_id):
         if not (tmp / "done").exists():
             tmp.mkdir(exist_ok=True)
             env = {**os.environ, "PYTHONPATH": str(ROOT), "NORMCLAIMS_DATA_DIR": str(shared / "catalogue-data")}
-            cmd = [sys.executable, "-m", "pytest", str(ROOT / "claims"), "-q", "-p", "no:cacheprovider",
+            cmd = [sys.executable, "-m", "pytest", *map(str, shipped_claim_files()), "-q", "-p", "no:cacheprovider",
                    "--profile=smoke", "--seeds=3", "--gpus=cpu", f"--store={tmp / 'runs.sqlite'}",
                    f"--report-dir={tmp / 'reports'}"]
             proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
@@ -147,6 +153,69 @@ def test_a_new_claim_file_is_all_it_takes(tmp_path):
     data = json.loads((tmp_path / "reports" / "summary.json").read_text())
     assert [c["name"] for c in data["claims"]] == ["my_new_claim"]
     assert data["claims"][0]["cells"][0]["seeds"] == [0, 1]
+
+
+def readme_claim() -> str:
+    """The claim example of the README's "Adding your own", as a user copies it: this file's tests
+    break if the README's recipe does."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Adding your own\n", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```python\n(.*?)```", section.split("**A claim**", 1)[1], re.S).group(1)
+
+
+def test_the_shipped_list_is_every_claim_module_git_tracks():
+    """A claim module committed to claims/ ships with the catalogue: it must be in tests/catalogue.py,
+    or the policy tests would never see it."""
+    assert all(path.is_file() for path in shipped_claim_files())
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "claims"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"no git checkout to compare tests/catalogue.py with: {exc}")
+    tracked = {Path(p).name for p in out.split("\0") if p.startswith("claims/test_") and p.endswith(".py")}
+    assert tracked == set(SHIPPED_CLAIM_MODULES), ("list a shipped claim module in tests/catalogue.py",
+                                                   tracked ^ set(SHIPPED_CLAIM_MODULES))
+
+
+@pytest.fixture(scope="module")
+def users_checkout(tmp_path_factory):
+    """This checkout's tests and claims with the README's example saved in claims/, as the README
+    tells a user to: what `pytest tests/` meets after following it."""
+    root = tmp_path_factory.mktemp("users_checkout")
+    for folder in ("tests", "claims"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy(ROOT / name, root / name)
+    (root / "claims" / "test_minmax_vs_none.py").write_text(readme_claim(), encoding="utf-8")
+    return root
+
+
+def run_in(root, *args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NORMCLAIMS_DATA_DIR": str(root / "data")}
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_readme_claim_passes_the_checks_of_every_claim(users_checkout):
+    """Its pre-registration is checked at collection (check_prereg, then check_power against the
+    session's seeds): it collects with no usage error, one item per cell and seed."""
+    proc = run_in(users_checkout, "claims/test_minmax_vs_none.py", "--collect-only", "-q")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    items = [line for line in proc.stdout.splitlines() if "::test_minmax_vs_none[" in line]
+    assert items and any("efficientnet_lite0-fashion_mnist" in line for line in items)
+
+
+POLICY_TESTS = ("test_every_claim_can_be_refuted", "test_every_claim_can_be_supported",
+                "test_every_claim_states_when_it_is_a_fair_test", "test_every_claim_says_why_its_margin_is_what_it_is",
+                "test_the_docstrings_quote_the_transcribed_gaps")
+
+
+def test_the_readme_claim_is_not_held_to_the_catalogue_policy(users_checkout):
+    """The policy tests pass beside it and never name it: they cover the shipped catalogue only."""
+    proc = run_in(users_checkout, *(f"tests/test_claims.py::{name}" for name in POLICY_TESTS), "-v")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "minmax_vs_none" not in proc.stdout
+    assert all(f"::{name}" in proc.stdout for name in POLICY_TESTS)  # each of them ran
 
 
 @pytest.mark.parametrize("name", sorted(catalogue_specs()))
@@ -250,7 +319,7 @@ def test_every_claim_says_why_its_margin_is_what_it_is(name):
 
 
 def test_the_docstrings_quote_the_transcribed_gaps():
-    for path in sorted((ROOT / "claims").glob("test_*.py")):
+    for path in shipped_claim_files():
         check_quoted_gaps(ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "", path.name)
 
 

@@ -1,5 +1,7 @@
 """The plugin end to end: pytester runs of tiny claims in subprocesses, with and without xdist."""
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +47,13 @@ def summary(pytester) -> dict:
 
 def threads(run: dict) -> int:
     return run["result"]["meta"]["threads"]
+
+
+def usage_error(result) -> str:
+    """The one `ERROR:` line of a session stopped by a usage error (exit status 4)."""
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert result.ret == 4 and len(errors) == 1, (result.ret, result.stderr.lines)
+    return errors[0]
 
 
 def test_claim_runs_and_writes_the_report(project, pytester):
@@ -125,14 +134,65 @@ def test_core_share():
     (["--datasets", "folder:/no/such/dir"], "image folder '/no/such/dir' not found"),
     (["--seeds", "100000000"], "--seeds 100000000: at most 1000"),
     (["--data-dir", "conftest.py"], "conftest.py: not a folder"),
-    (["--store", "/dev/null/x.sqlite"], "--store's folder /dev/null: not a folder"),
+    (["--store", "/dev/null/x.sqlite"], "--store /dev/null/x.sqlite: its folder /dev/null: not a folder"),
+    (["--report-dir", "conftest.py"], "conftest.py: not a folder"),
 ])
 def test_bad_options_are_one_line_usage_errors(project, pytester, args, message):
     result = project(*args)
-    assert result.ret == 4
-    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
-    assert len(errors) == 1 and message in errors[0]
+    assert message in usage_error(result)
+    # the path checks (run before some of these options are read) leave no folder behind
     assert not (pytester.path / "reports").exists() and not (pytester.path / ".normclaims").exists()
+
+
+def ran_nothing(result, pytester, data_dir) -> bool:
+    """No item ran (none trained): no outcome counted, no store, report or decoded data written."""
+    return (not re.search(r"\d+ (passed|failed|skipped)", result.stdout.str()) and not data_dir.exists()
+            and not (pytester.path / ".normclaims").exists() and not (pytester.path / "reports").exists())
+
+
+# /proc takes no new files or folders whoever runs the suite: root, whom permission bits do not stop, too
+needs_proc = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc: a folder no one can write to")
+UNWRITABLE = {
+    "store": (["--store=/proc/x.sqlite"], "--store /proc/x.sqlite: its folder /proc: not writable"),
+    "report-dir": (["--report-dir=/proc/x"], "--report-dir /proc/x: cannot be made (mkdir /proc/x"),
+    "data-dir": (["--data-dir=/proc"], "--data-dir /proc: not writable"),
+}
+
+
+@needs_proc
+@pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
+@pytest.mark.parametrize("case", UNWRITABLE)
+def test_an_unwritable_path_stops_the_session_before_training(project, pytester, tmp_path, case, xdist):
+    """Every path a session writes is tried before anything trains (permission bits would not tell),
+    by the controller before any xdist worker starts: one ERROR line naming the option and the path."""
+    args, message = UNWRITABLE[case]
+    data_dir = tmp_path / "data"  # unless the case names another: a later option wins
+    result = project("--seeds=2", f"--data-dir={data_dir}", *args, *(["-n", "2"] if xdist else []))
+    assert message in usage_error(result)
+    assert ran_nothing(result, pytester, data_dir)
+
+
+@needs_proc
+def test_plan_checks_only_the_report_dir_it_writes(project, pytester):
+    """--plan writes plan.md and nothing else: a store and a data dir it only reads may be read-only."""
+    result = project("--seeds=2", "--plan", "--store=/proc/x.sqlite", "--data-dir=/proc")
+    assert result.ret == 0 and (pytester.path / "reports" / "plan.md").exists()
+    result = project("--seeds=2", "--plan", "--report-dir=/proc/x")
+    assert "--report-dir /proc/x: cannot be made" in usage_error(result)
+
+
+def test_missing_folders_are_made_when_written_and_not_by_the_check(project, pytester, tmp_path):
+    """The check makes a missing data dir, store folder and report dir only to try them: a session
+    stopped by a later check leaves none of them; a session that runs makes each as it writes it."""
+    new = tmp_path / "new"
+    paths = (f"--data-dir={new / 'data'}", f"--store={new / 'store' / 'runs.sqlite'}",
+             f"--report-dir={new / 'reports'}")
+    result = project(*paths, "--models=resnet5")  # read after the paths are checked
+    assert "unknown model 'resnet5'" in usage_error(result)
+    assert not new.exists()
+    project(*paths, "--seeds=2").assert_outcomes(passed=2)
+    assert (new / "store" / "runs.sqlite").is_file() and (new / "reports" / "summary.json").is_file()
+    assert any(p.is_file() for p in (new / "data").rglob("*"))  # the image folder's decoded arrays
 
 
 def test_corrupt_store_is_a_usage_error(project, pytester):
@@ -219,9 +279,7 @@ def prereg_claim(**prereg) -> str:
 def test_bad_preregistration_is_refused_before_training(project, pytester, xdist, prereg, seeds, message):
     pytester.makepyfile(test_tiny_claim=prereg_claim(**prereg))
     result = project(f"--seeds={seeds}", *(["-n", "2"] if xdist else []))
-    assert result.ret == 4
-    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
-    assert len(errors) == 1 and message in errors[0], result.stderr.lines
+    assert message in usage_error(result)
     assert not (pytester.path / ".normclaims").exists()  # nothing trained, no store written
 
 
@@ -239,9 +297,7 @@ def test_malformed_preregistration_is_one_line(project, pytester, settings, mess
     text = settings if "cells=" in settings else f"{default_cells}, {settings}"
     pytester.makepyfile(test_tiny_claim=TINY_CLAIM.replace(f"{default_cells}, alpha=0.05, min_seeds=2,", text + ","))
     result = project("--seeds=5", "--collect-only")
-    assert result.ret == 4
-    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
-    assert len(errors) == 1 and message in errors[0], result.stderr.lines
+    assert message in usage_error(result)
 
 
 def test_enough_seeds_make_the_same_claim_acceptable(project, pytester):

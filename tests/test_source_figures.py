@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from catalogue import shipped_claim_files
 from harness.source_figures import (
     CLAIMS, FIGURES, STATS_000, TABLE1, TABLE2, TABLE3, SourceFigure, figure_for, imagenet_normalized_000,
 )
@@ -33,7 +34,7 @@ def all_figures():
 
 def test_claim_names_are_our_claims():
     declared = set()
-    for path in (ROOT / "claims").glob("test_*.py"):
+    for path in shipped_claim_files():  # a user's own claim file is not the catalogue's
         declared |= set(re.findall(r'mark\.claim\(\s*"(\w+)"', path.read_text(encoding="utf-8")))
     assert set(CLAIMS) <= declared, set(CLAIMS) - declared
     assert set(FIGURES) <= set(CLAIMS)

@@ -130,18 +130,19 @@ def test_a_one_sided_result_does_not_support_a_two_sided_claim():
     assert cell_of([-x for x in d], alternative="two-sided").verdict == "inconclusive"
 
 
-def test_two_sided_claim_takes_its_direction_from_the_mean():
+def test_two_sided_claim_takes_its_direction_from_its_own_test():
     """Wilcoxon tests the centre of symmetry: eleven small gains and one large loss reject it
-    two-sided (p ~ 0.034) with a mean of exactly 0. A two-sided claim then has no direction:
-    neither supported nor refuted. A one-sided claim is decided by its test alone."""
-    d = np.array([list(range(1, 12)) + [-66]], dtype=float)
-    assert d.mean() == 0
-    two = spec(test="wilcoxon", alternative="two-sided", min_seeds=2)
+    two-sided (p ~ 0.034) with a mean of exactly 0. The direction is the test's own (the signed
+    ranks lean to d > 0), never the mean's, so the verdict agrees with the inverted interval."""
+    d = list(range(1, 12)) + [-66]
+    assert np.mean(d) == 0
+    up = cell_of(d, test="wilcoxon", alternative="two-sided", min_seeds=2)
+    down = cell_of([-x for x in d], test="wilcoxon", alternative="two-sided", min_seeds=2)
+    assert up.verdict == "supported" and up.shown_interval[0] > 0
+    assert down.verdict == "refuted" and down.shown_interval[1] < 0
     one = spec(test="wilcoxon", min_seeds=2)
-    assert judge_rows([(two, d)])[0][0, 0] == "inconclusive"
-    assert judge_rows([(two, -d)])[0][0, 0] == "inconclusive"
-    assert judge_rows([(one, d)])[0][0, 0] == "supported"
-    assert judge_rows([(one, -d)])[0][0, 0] == "refuted"
+    assert judge_rows([(one, np.array([d], dtype=float))])[0][0, 0] == "supported"
+    assert judge_rows([(one, -np.array([d], dtype=float))])[0][0, 0] == "refuted"
 
 
 def test_equivalence_inside_the_lower_margin_is_not_refuted():
@@ -356,7 +357,7 @@ def test_a_sequential_cell_is_decided_at_the_first_look_it_crosses():
     """A clear effect crosses at look 1 (3 seeds), a weaker one at look 2 (5 seeds): each shows
     the tests of its deciding look, on that look's seeds and at its nominal level (p-values
     scaled to alpha and capped at 1), and says where it stopped."""
-    early, later = [5.0, 5.1, 4.9, 5.2, 4.8, 5.0, 5.1, 4.9], [0.3, 0.5, 0.1, 0.6, 0.4, 0.2]
+    early, later = [5.0, 5.1, 4.9, 5.2, 4.8, 5.0, 5.1, 4.9], [0.3, 0.5, 0.2, 0.6, 0.4, 0.2]
     cells = sequential({"m-d0": early, "m-d1": later})
     for c, look, d in ((cells["m-d0"], 0, early), (cells["m-d1"], 1, later)):
         n = LOOKS[look]
