@@ -93,7 +93,7 @@ def test_plateau(finetune, evidence, profile, model, dataset, seed):
     acc = [[r.accuracy if r.ok else np.nan for r in row] for row in runs]
     evidence.heatmap("fine-tuned accuracy over the grid", heatmap(means, stds, acc))
     share = plateau_share(np.nan_to_num(np.asarray(acc, dtype=float)), PLATEAU_MARGIN) if all(r.ok for r in flat) else None
-    evidence.greater(Arm(f"share within {PLATEAU_MARGIN} pt of best", share, tuple(flat)),
+    evidence.greater(Arm(f"share within {PLATEAU_MARGIN} pt of best", share, tuple(flat), None, len(flat)),
                      Arm.constant("stated share", PLATEAU_SHARE))
 
 
@@ -119,9 +119,18 @@ def test_retraining_recovers_the_shift(finetune, evidence, profile, model, datas
         zoom_means, zoom_stds, [[reference.metric(f"norm@{fixed_norm(m, s)}") for s in zoom_stds] for m in zoom_means]))
     evidence.heatmap("network fine-tuned at each cell", heatmap(means, stds, tuned))
     flat = tuple(r for row in runs for r in row)
-    evidence.greater(Arm("fine-tuned at each cell (grid mean)", grid_mean(tuned, flat), flat),
+    evidence.greater(Arm("fine-tuned at each cell (grid mean)", grid_mean(tuned, flat), flat, None,
+                         mean_denominator(len(grid), flat)),
                      Arm("trained at pretrain stats, evaluated at each cell (grid mean)",
-                         grid_mean(shifted, (reference,)), (reference,)))
+                         grid_mean(shifted, (reference,)), (reference,), None, mean_denominator(len(grid), (reference,))))
+
+
+def mean_denominator(cells: int, runs) -> int | None:
+    """A mean of `cells` accuracies counted on n images each is k / (cells x n); None while
+    unknown (a failed run, a run --plan has not trained)."""
+    result = getattr(runs[0], "result", None)
+    n = result.eval_images if result is not None else None
+    return cells * n if n else None
 
 
 def grid_mean(values, runs) -> float | None:
