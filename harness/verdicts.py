@@ -168,7 +168,7 @@ def on_grid(D: np.ndarray, step: float | None) -> np.ndarray:
     gives the same float: a - b computed in floats carries last-bit noise that makes false spread
     and breaks ties. Without a known grid, rounded to 1e-9 points."""
     if step is None:
-        return np.round(D, 15)
+        return np.round(D, 9)
     return np.rint(D / step) * step
 
 

@@ -182,13 +182,39 @@ def test_levels_calibrated_for_the_t_test_keep_alpha(null_seeds, spending, looks
         assert abs(stopped_by_k - spent[k + 1]) <= 3 * math.hypot(mc_se(spent[k + 1]), mc_se(spent[k + 1], CALIBRATION_PATHS))
 
 
+def independent_null_pvalues(plan: SequentialPlan, paths: int = 50_000) -> np.ndarray:
+    """The plan's test's one-sided p at each look on null paths independent of its calibration's."""
+    D = np.random.default_rng(SEED + 1).standard_normal((paths, plan.looks[-1]))
+    return np.column_stack([_p_rows(plan.statistic, D[:, :n], "greater") for n in plan.looks])
+
+
 @pytest.mark.parametrize("statistic", ["wilcoxon", "permutation"])
 def test_levels_for_discrete_tests_never_exceed_alpha(statistic):
     # A rank or sign-flip test's p takes few values at these n: its calibrated levels sit at
     # attainable values and stop no more than alpha of independent null paths.
-    rng = np.random.default_rng(SEED + 1)
-    D = rng.standard_normal((50_000, 8))
     plan = SequentialPlan((3, 5, 8), ALPHA, "obrien_fleming", statistic)
-    p = np.column_stack([_p_rows(statistic, D[:, :n], "greater") for n in plan.looks])
+    p = independent_null_pvalues(plan)
     assert rejection_rate(p, plan.nominal_levels()) <= ALPHA + 3 * mc_se(ALPHA, 50_000)
 
+
+def test_unknown_statistic_is_refused():
+    with pytest.raises(ValueError, match="z, paired_t, wilcoxon, permutation"):
+        SequentialPlan(statistic="t")
+    assert SequentialPlan().statistic == "z"
+
+
+@pytest.mark.parametrize("statistic", ["wilcoxon", "permutation"])
+def test_a_discrete_tests_levels_spend_at_most_each_looks_increment(statistic):
+    # The calibration's rule, look by look: the paths that stop first at look k are at most the
+    # spending function's increment there. Pocock at looks (3, 5, 8): the first two looks cannot
+    # spend (the smallest attainable p is 1/8, then 1/32), and the last must still keep to its own
+    # 0.0135; levels from another test's calibration let 5/256 through and stop about 0.0195.
+    plan = SequentialPlan((3, 5, 8), ALPHA, "pocock", statistic)
+    p = independent_null_pvalues(plan)
+    spent = (0.0,) + plan.alpha_spent()
+    levels = plan.nominal_levels()
+    for k in range(len(plan.looks)):
+        stopped_before = rejection_rate(p[:, :k], levels[:k]) if k else 0.0
+        first_at_k = rejection_rate(p[:, :k + 1], levels[:k + 1]) - stopped_before
+        increment = spent[k + 1] - spent[k]
+        assert first_at_k <= increment + 3 * mc_se(increment, 50_000), (k, first_at_k, increment)

@@ -15,7 +15,7 @@ import pytest
 
 from factories import cell, spec
 from harness.observations import Arm, Observation
-from harness.significance import wilcoxon
+from harness.significance import p_value, wilcoxon
 from harness.verdicts import decide, group_cells, judge_rows, sequential_rows
 
 ALPHA = 0.05
@@ -180,3 +180,121 @@ def test_one_sided_claims_are_decisive_under_aa_up_to_twice_alpha():
     assert abs(np.mean(np.isin(one, ["supported", "refuted"])) - 2 * ALPHA) <= tol
     two = judge_rows([(spec(alternative="two-sided"), D, STEP)])[0][:, 0]
     assert np.mean(np.isin(two, ["supported", "refuted"])) <= ALPHA + 3 * se(ALPHA, trials)
+
+
+def test_arms_on_different_test_sets_are_differenced_on_the_common_grid():
+    """Arm a on 1,000 images, arm b on 800: a - b sits on 100 / lcm(1000, 800) = 0.025 points,
+    finer than either arm's own grid. Gains of one or two 4,000ths are real and consistent; on a
+    coarser grid (the larger n's 0.1 point, or the gcd's 0.5) they all round to 0: no spread."""
+    gains = np.array([1, 1, 1, 2, 1, 1, 2, 1])  # 4 k - 5 j, in 4,000ths of the test sets
+    j = 696 + (-gains) % 4 + 4 * np.arange(len(gains))  # b: j of 800 correct, a: k of 1,000
+    k = (gains + 5 * j) // 4
+    assert ((4 * k - 5 * j) == gains).all()
+    rows = [Observation("c", cell("m-d"), s, Arm("a", ka / 1000, (), None, 1000), Arm("b", kb / 800, (), None, 800))
+            for s, (ka, kb) in enumerate(zip(k, j))]
+    c = group_cells(rows, {"c": spec()})["c"][0]
+    decide([[c]])
+    assert c.step == pytest.approx(0.025)
+    assert c.diffs == pytest.approx(0.025 * gains, abs=1e-12)
+    assert c.verdict == "supported", c.reason
+
+
+def test_a_margin_off_the_grid_is_shifted_exactly():
+    """A non-inferiority margin of 0.25 point on a 0.1-point grid is 2.5 steps, not 2 (nor 3):
+    differences of -0.2 point clear it by 0.05. The test runs on d + m exactly, so the cell is
+    supported; with the margin rounded to whole steps the shifted differences are mostly 0."""
+    kb = np.array([874, 861, 900, 855, 868, 880, 870, 866])
+    ka = kb + np.array([-2, -2, -2, -1, -2, -2, -2, -1])
+    c = decided(ka, kb, kind="noninferiority", margin=0.25)
+    exact = (ka - kb) * STEP + 0.25
+    assert c.tests["support"].p_raw == pytest.approx(p_value("paired_t", exact, "greater"), rel=1e-9)
+    assert c.verdict == "supported", c.reason
+
+
+def test_without_a_known_grid_a_margin_shift_keeps_mirrored_ties():
+    """Arms stored without their denominator: the differences are rounded to 1e-9 points, also
+    after the margin's shift, so -0.2 + 0.3 and -0.4 + 0.3 tie in |d + m| as they do exactly (in
+    floats, 0.09999999999999998 against 0.10000000000000003, the Wilcoxon ranks split them)."""
+    from factories import observation
+
+    d = [-0.2, -0.4, 0.1, -0.2, -0.4, 0.5, 0.2, -0.1]
+    rows = [observation(s, 0.5 + x / 100, 0.5) for s, x in enumerate(d)]
+    c = group_cells(rows, {"c": spec(kind="noninferiority", margin=0.3, test="wilcoxon")})["c"][0]
+    decide([[c]])
+    assert c.step is None
+    exact = np.array([1, -1, 4, 1, -1, 8, 5, 2], dtype=float)  # tenths of a point: d + m
+    assert c.tests["support"].p_raw == wilcoxon(exact, "greater")
+
+
+def mixed_family(fixed_gains: list[int], sequential: str | None):
+    """A session-wide Holm family: one fixed-n cell of claim 'f' (count gains over 850 of 1,000)
+    beside one cell of the sequential claim 's' that is tested ('tested'), failed ('failed') or
+    absent (None)."""
+    from factories import observation
+
+    rows = [Observation("f", cell("m-d0"), s, Arm("a", (850 + g) / TEST_IMAGES, (), None, TEST_IMAGES),
+                        Arm("b", 850 / TEST_IMAGES, (), None, TEST_IMAGES)) for s, g in enumerate(fixed_gains)]
+    if sequential == "tested":
+        rows += [observation(s, 0.55, 0.5, cell_id="m-d1", claim="s") for s in range(5)]
+    elif sequential == "failed":
+        rows += [observation(s, 0.5, 0.5, cell_id="m-d1", claim="s", failed="diverged") for s in range(5)]
+    grouped = group_cells(rows, {"f": spec("f"), "s": spec("s", looks=(3, 5))})
+    cells = [c for claim in ("f", "s") for c in grouped.get(claim, [])]
+    for c in cells:
+        c.sequential_family = 2 if c.spec.name == "s" else None
+    decide([cells])
+    return cells[0]
+
+
+def test_a_sequential_cell_is_outside_the_fixed_cells_holm_family_whether_it_fails_or_not():
+    """A sequential claim's cell is decided by its own plan (at alpha / its family), never by the
+    fixed-n cells' Holm step: it is not one of their untested cells, tested or failed, so a fixed
+    cell with p ~ 0.03 beside it is supported alone (a failure elsewhere changes nothing), and no
+    cell reports an untested member."""
+    gains = [12, -1, 9, 1, 10, 2]
+    alone = mixed_family(gains, None)
+    for other in ("tested", "failed"):
+        c = mixed_family(gains, other)
+        assert c.tests["support"].p_adjusted == c.tests["support"].p_raw == alone.tests["support"].p_raw
+        assert c.verdict == alone.verdict == "supported" and c.untested == 0
+        assert "without a test" not in c.reason
+    assert ALPHA / 2 < alone.tests["support"].p_raw < ALPHA  # p = 0.028: a family of two would not support it
+
+
+def test_a_sequential_two_sided_verdict_takes_the_side_of_its_own_test():
+    """Under a sequential plan too, a two-sided Wilcoxon claim leans with its signed ranks: eleven
+    seeds gain 1 to 3 points and one collapses by 30, so the mean is below 0 while the test (and
+    its interval) say d > 0. The verdict must be 'supported' (the mirror image 'refuted')."""
+    gains = np.append(np.array([1, 2, 3, 1, 2, 3, 1, 2, 3, 2, 2]) * 10, -300) * STEP
+    D = np.stack([gains, -gains])
+    assert gains.mean() < 0
+    claim = spec(test="wilcoxon", alternative="two-sided", looks=(6, 12), min_seeds=2)
+    verdict, stop, *_ = sequential_rows(claim, D, 1, STEP)
+    assert verdict.tolist() == ["supported", "refuted"] and stop.tolist() == [1, 1]
+
+
+def test_one_arm_without_its_denominator_leaves_the_grid_unknown():
+    """A run stored without its evaluated-image count beside one with it: the grid is unknown
+    (None), the differences are taken as they are (rounded to 1e-9 points) and the cell is still
+    decided, not failed."""
+    kb = np.array([874, 861, 900, 855, 868])
+    rows = [Observation("c", cell("m-d"), s, Arm("a", (b + g) / TEST_IMAGES, (), None, TEST_IMAGES),
+                        Arm("b", b / TEST_IMAGES))  # b: denominator unknown
+            for s, (b, g) in enumerate(zip(kb, [4, 6, 3, 5, 7]))]
+    c = group_cells(rows, {"c": spec()})["c"][0]
+    decide([[c]])
+    assert c.step is None and c.diffs == pytest.approx([0.4, 0.6, 0.3, 0.5, 0.7])
+    assert c.verdict == "supported" and not c.failures, c.reason
+
+
+def test_a_sequential_cells_running_differences_are_the_reports():
+    """The plugin stops a sequential cell on observation_diffs: the same points on the same grid
+    as the report decides (a gain of 4 of 1,000 images is 0.4 point, exactly)."""
+    from harness.verdicts import observation_diffs
+
+    rows = [Observation("c", cell(), s, Arm("a", (870 + 4) / TEST_IMAGES, (), None, TEST_IMAGES),
+                        Arm("b", 870 / TEST_IMAGES, (), None, TEST_IMAGES)) for s in range(3)]
+    diffs, step = observation_diffs(rows)
+    assert step == pytest.approx(STEP)
+    assert diffs == [4 * STEP] * 3 and len(set(diffs)) == 1
+    assert diffs == decided([874] * 3, [870] * 3).diffs.tolist()
