@@ -1,45 +1,49 @@
-"""When a cell is a fair test of its claim, and whether its runs were still improving.
+"""When a cell is a fair test of its claim: its runs have converged, by a pre-registered criterion
+on their own learning curves, and meet the source's minimums.
 
-A claim pre-registers the budget below which its cells cannot test it (`fair_test=` in its
-marker): the fewest epochs and training images of each run, and for scans the fewest grid points
-per axis, with the source's reason. A cell whose runs fall short is reported "under budget" with
-what it lacks, never supported or refuted: a verdict from runs that stop after 30 steps is about
-early training, not about the claim.
-
-Each cell also says whether its runs were still improving when they stopped: the mean training loss
-of the last quarter of a run's steps against the quarter before. It describes the runs; it does not
-gate the verdict (under a cosine schedule the last quarter's learning rate is small, so the loss
-flattens there whatever the budget).
+A claim pre-registers (`fair_test=` in its marker) how far an arm's accuracy may still move over the
+last quarter of training for its cells to test it (`converged`, in points, a fraction of the
+claim's own margin or effect), and any minimum its source states (epochs, training images, the
+points per axis of a scan). Every run is evaluated at three quarters of its training (and a FixRes
+stage at three quarters of its steps) besides the end; an arm's movement is the mean over the
+cell's seeds of (final accuracy - accuracy at three quarters). A cell whose arms still move by the
+tolerance or more, whose runs cannot show it (one epoch, or stored before the curve was kept), or
+that misses a minimum is reported "under budget" with what it lacks, never supported or refuted: a
+verdict from runs that stop while the arms still move is about when training stopped, not about the
+claim. The accuracy at three quarters is read only for this criterion, never to pick an epoch.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from statistics import median
 
 from harness.config import RunRecord
 from harness.errors import UsageError
 
-IMPROVING_DROP = 0.02  # the last quarter's training loss this much below the third's: still improving
 FIXED_NORM = re.compile(r"fixed:")
+SETTLE = 0.75  # the share of training whose accuracy the end's is compared with
 
 
 @dataclass(frozen=True)
 class FairTest:
     """The least budget under which a cell tests its claim. None: no condition."""
 
-    epochs: int | None = None  # training epochs of every run
-    train_images: int | None = None  # distinct training images of every run
+    epochs: int | None = None  # training epochs of every run (a source's minimum)
+    train_images: int | None = None  # distinct training images of every run (a source's minimum)
     grid: int | None = None  # points per axis of the cell's mean x std scan
-    why: str = ""  # the justification, from the source
+    converged: float | None = None  # points: the most an arm's accuracy may move over the last quarter
+    why: str = ""  # the justification, from the source and the claim's margin
     models: dict[str, "FairTest"] = field(default_factory=dict)  # per-model conditions replacing these
 
     def for_model(self, model: str | None) -> "FairTest":
         return self.models.get(model, self) if model is not None else self
 
     def describe(self) -> str:
-        parts = [f"{self.epochs} epochs" if self.epochs else "",
+        parts = [f"every arm's accuracy moving less than {self.converged:g} pt over the last quarter of training "
+                 f"(mean over seeds)" if self.converged else "",
+                 f"{self.epochs} epochs" if self.epochs else "",
                  f"{self.train_images:,} training images" if self.train_images else "",
                  f"a {self.grid} x {self.grid} grid" if self.grid else ""]
         return ", ".join(p for p in parts if p) or "any budget"
@@ -53,11 +57,15 @@ class FairTest:
         if isinstance(value, FairTest):
             value = value.to_dict()
         if not isinstance(value, dict):
-            raise UsageError(f"{where}: fair_test must be a dict of epochs, train_images, grid, why, models; got {value!r}")
-        unknown = sorted(set(value) - {"epochs", "train_images", "grid", "why", "models"})
+            raise UsageError(f"{where}: fair_test must be a dict of {', '.join(FIELDS)}; got {value!r}")
+        unknown = sorted(set(value) - set(FIELDS))
         if unknown:
             raise UsageError(f"{where}: fair_test has unknown field(s) {', '.join(unknown)} "
-                             f"(it takes epochs, train_images, grid, why, models)")
+                             f"(it takes {', '.join(FIELDS)})")
+        converged = value.get("converged")
+        if converged is not None and (isinstance(converged, bool) or not isinstance(converged, (int, float))
+                                      or not math.isfinite(converged) or converged <= 0):
+            raise UsageError(f"{where}: fair_test converged must be a positive number of accuracy points, got {converged!r}")
         for name in ("epochs", "train_images", "grid"):
             v = value.get(name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
@@ -67,9 +75,12 @@ class FairTest:
         models = value.get("models") or {}
         if not isinstance(models, dict):
             raise UsageError(f"{where}: fair_test models must map a model name to its own conditions")
-        return cls(value.get("epochs"), value.get("train_images"), value.get("grid"), value.get("why", ""),
-                   {m: cls.from_value({**v, "why": v.get("why", value.get("why", ""))}, f"{where} ({m})")
-                    for m, v in models.items()})
+        inherited = {"why": value.get("why", ""), "converged": converged}
+        return cls(value.get("epochs"), value.get("train_images"), value.get("grid"), converged, value.get("why", ""),
+                   {m: cls.from_value({**inherited, **v}, f"{where} ({m})") for m, v in models.items()})
+
+
+FIELDS = ("converged", "epochs", "train_images", "grid", "why", "models")
 
 
 def train_images(run: RunRecord) -> int | None:
@@ -85,6 +96,77 @@ def grid_side(runs: list[RunRecord]) -> int | None:
     return math.isqrt(len(fixed))
 
 
+def settle_epoch(epochs: int) -> int | None:
+    """The epoch that ends the first three quarters of training, evaluated besides the last. None
+    for a one-epoch run (it has no curve to read)."""
+    epoch = math.floor(SETTLE * epochs)
+    return epoch if 1 <= epoch < epochs else None
+
+
+def settle_step(steps: int) -> int:
+    """The step of a stage (FixRes's) at three quarters of its `steps`, evaluated besides the end."""
+    return max(1, math.floor(SETTLE * steps))
+
+
+def movements(run: RunRecord) -> dict[str, float | None]:
+    """How far each accuracy the run reports moved over the last quarter of its training, in points:
+    the final accuracy ("training") and a FixRes stage's ("FixRes stage"). None where the run did not
+    record the accuracy at three quarters (a one-epoch run, one stored before the curve was kept)."""
+    history = run.result.history
+    settle = settle_epoch(run.config.epochs)
+    at = [h.get("test_accuracy") for h in history if settle is not None and h.get("epoch") == settle]
+    out = {"training": 100 * (run.result.accuracy - at[0]) if at and at[0] is not None else None}
+    if run.config.fixres_epochs:
+        settled = run.result.meta.get("fixres_settle_accuracy")
+        final = run.result.metrics.get(f"fixres@{run.config.fixres_resolution}")
+        out["FixRes stage"] = 100 * (final - settled) if settled is not None and final is not None else None
+    return out
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """Whether a cell's arms had stopped moving: the largest mean movement over the last quarter."""
+
+    moving: int  # arms (a config over its seeds, and its stage) that moved by the tolerance or more
+    measured: int  # arms measured
+    largest: float | None  # points: the largest |mean movement| among them
+    where: str = ""  # that arm
+    tolerance: float | None = None
+    unmeasured: int = 0  # arms whose runs recorded no accuracy at three quarters
+
+    @property
+    def text(self) -> str:
+        if not self.measured:
+            return "unknown" if not self.unmeasured else f"unknown: {self.unmeasured} arm(s) without a curve"
+        word = "yes" if self.moving else "no"
+        limit = f" (fair: < {self.tolerance:g})" if self.tolerance else ""
+        return f"{word}: {self.moving}/{self.measured} arms; at most {self.largest:+.2f} pt in the last quarter{limit}"
+
+
+def arm_name(run: RunRecord, part: str) -> str:
+    cfg = run.config
+    scale = f" init x{cfg.init_scale[0]:g}/{cfg.init_scale[1]:g}" if cfg.init_scale else ""
+    side = f" at {cfg.resolution} px" if cfg.resolution else ""
+    return f"{cfg.norm}{scale}{side}{' (validation)' if cfg.evaluate_on == 'val' else ''}, {part}"
+
+
+def convergence(runs: list[RunRecord], tolerance: float | None = None) -> Convergence:
+    """Each arm's mean movement over its seeds in the cell's runs, against `tolerance` points."""
+    trained = [r for r in runs if r.ok and r.config.train]
+    groups: dict[str, list[float | None]] = {}
+    for r in trained:
+        key = dataclasses.replace(r.config, seed=0).key()
+        for part, moved in movements(r).items():
+            groups.setdefault((key, part), (arm_name(r, part), []))[1].append(moved)
+    means = [(name, sum(v) / len(v)) for name, v in groups.values() if None not in v]
+    unmeasured = sum(None in v for _, v in groups.values())
+    if not means:
+        return Convergence(0, 0, None, "", tolerance, unmeasured)
+    where, largest = max(means, key=lambda m: abs(m[1]))
+    moving = sum(abs(m) >= tolerance for _, m in means) if tolerance else 0
+    return Convergence(moving, len(means), largest, where, tolerance, unmeasured)
+
+
 def shortfalls(fair: FairTest | None, model: str | None, runs: list[RunRecord]) -> list[str]:
     """What the cell's runs lack against the claim's fair-test conditions (empty: a fair test)."""
     if fair is None:
@@ -92,48 +174,25 @@ def shortfalls(fair: FairTest | None, model: str | None, runs: list[RunRecord]) 
     need = fair.for_model(model)
     trained = [r for r in runs if r.ok and r.config.train]
     short = []
+    if need.converged and trained:
+        conv = convergence(trained, need.converged)
+        if conv.unmeasured:
+            fewest = min(r.config.epochs for r in trained)
+            short.append(f"{conv.unmeasured} arm(s) recorded no accuracy at three quarters of training "
+                         f"({fewest} epoch(s) at the fewest): whether they converged is unknown")
+        if conv.moving:
+            short.append(f"still moving: {conv.moving} of {conv.measured} arms moved by {need.converged:g} pt or more "
+                         f"over the last quarter of training, {conv.where} by {conv.largest:+.2f} pt")
     if need.epochs and trained:
         fewest = min(r.config.epochs for r in trained)
         if fewest < need.epochs:
-            short.append(f"runs train {fewest} epoch(s), a fair test needs {need.epochs}")
+            short.append(f"runs train {fewest} epoch(s), the source's minimum is {need.epochs}")
     if need.train_images and trained:
         seen = [n for n in map(train_images, trained) if n is not None]
         if seen and min(seen) < need.train_images:
-            short.append(f"runs train on {min(seen):,} images, a fair test needs {need.train_images:,}")
+            short.append(f"runs train on {min(seen):,} images, the source's minimum is {need.train_images:,}")
     if need.grid:
         side = grid_side(runs)
         if side is not None and side < need.grid:
             short.append(f"a {side} x {side} grid, a fair test needs {need.grid} x {need.grid}")
     return short
-
-
-def loss_drop(run: RunRecord) -> float | None:
-    """Relative fall of the training loss from the third to the last quarter of the run's steps;
-    None when the run did not record it (or did not train)."""
-    if not run.ok or not run.config.train:
-        return None
-    quarters = run.result.meta.get("train_loss_quarters") or []
-    if len(quarters) < 4 or not quarters[2] > 0:
-        return None
-    return (quarters[2] - quarters[3]) / quarters[2]
-
-
-@dataclass(frozen=True)
-class Improvement:
-    """Whether a cell's runs were still improving when they stopped."""
-
-    improving: int  # runs whose training loss still fell by more than IMPROVING_DROP
-    measured: int  # runs that recorded their loss by quarters
-    median_drop: float | None  # the runs' median relative fall over the last quarter
-
-    @property
-    def text(self) -> str:
-        if not self.measured:
-            return "unknown"
-        word = "yes" if self.improving * 2 > self.measured else "no"
-        return f"{word}: {self.improving}/{self.measured} runs, loss {-100 * self.median_drop:+.1f}% in the last quarter"
-
-
-def improvement(runs: list[RunRecord]) -> Improvement:
-    drops = [d for d in map(loss_drop, runs) if d is not None]
-    return Improvement(sum(d > IMPROVING_DROP for d in drops), len(drops), median(drops) if drops else None)

@@ -13,11 +13,16 @@ kind          H1, for arms a and b and the mean paired difference d = a - b in a
 superiority   d > 0 (alternative "greater"), or d != 0 with the sign hypothesised (alternative "two-sided")
 equivalence   -margin < d < margin (TOST)
 noninferiority d > -margin
+
+A claim may pre-register its domain: the conditions under which a cell tests it at all, each a
+name and the condition in words (`domain={"ratio": "r/R between 0.5 and 0.65, as 004's 128/224"}`).
+The test checks each one on its runs (`evidence.in_domain(name, holds, measured)`); a cell whose
+runs miss one is "out of domain": its numbers are shown with the failing condition, never a verdict.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from harness.budget import FairTest
 from harness.errors import UsageError
@@ -47,6 +52,7 @@ class ClaimSpec:
     spending: str = "obrien_fleming"  # the plan's alpha-spending function (harness.sequential)
     effect: float | None = None  # smallest effect worth detecting, points, for planning seeds (None: the margin)
     fair_test: FairTest | None = None  # the least budget under which a cell tests the claim (harness.budget)
+    domain: dict[str, str] = field(default_factory=dict)  # condition name -> the condition, in words
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,6 +131,10 @@ def check_prereg(spec: ClaimSpec) -> None:
         raise UsageError(f"{where}: max_seeds {spec.max_seeds} is below min_seeds {spec.min_seeds}")
     if not spec.cells:
         raise UsageError(f"{where}: no cells (give models and datasets, or cells)")
+    if not isinstance(spec.domain, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, str) and v.strip() for k, v in spec.domain.items()):
+        raise UsageError(f"{where}: domain must map each condition's name to the condition in words, "
+                         f"got {spec.domain!r}")
     if spec.seeds is not None and spec.seeds < spec.min_seeds:
         raise UsageError(f"{where}: seeds {spec.seeds} is below min_seeds {spec.min_seeds}")
     if spec.looks is not None:

@@ -246,6 +246,9 @@ class Profile:
     lenet_epochs: int | None = None  # source 002's LeNet recipe length; None: the profile's epochs
     lenet_train_subset: int | None = None  # None: the profile's train_subset
     fixres_epochs: int = 1  # length of the FixRes stage
+    # FixRes sides (r, R, R close to r): train at r, test and FixRes at R (r/R = 0.57, source 004's 128 -> 224),
+    # and a stage at a side close to the train side's (0.875) for 004's "no significant impact" half
+    fixres_sides: tuple[int, int, int] = (64, 112, 128)
 
 
 PROFILES: dict[str, Profile] = {
@@ -273,7 +276,7 @@ PROFILES: dict[str, Profile] = {
             "paper",
             "source 000's protocol: Adam 1e-3, batch 256, cosine, 100 epochs, full data, 5 seeds",
             epochs=100, train_subset=None, test_subset=None, batch_size=256, seeds=5, eval_every=1,
-            grid_size=15, lenet_epochs=30, fixres_epochs=5,
+            grid_size=15, lenet_epochs=30, fixres_epochs=5, fixres_sides=(128, 224, 256),
         ),
     )
 }

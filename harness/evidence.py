@@ -3,14 +3,16 @@
 A claim test runs one seed of one cell and calls `evidence.greater(a, b)` (or `equivalent`,
 `noninferior`, as the claim is pre-registered) with two runs or arms. The observation travels to
 the controller with the test report (harness.observations); a failed run fails the item and
-makes its cell "invalid".
+makes its cell "invalid". Before the pair, the test checks each of its claim's pre-registered domain
+conditions on its runs (`evidence.in_domain`): the pair carries them, and a cell that misses one is
+"out of domain".
 """
 from __future__ import annotations
 
 import pytest
 
 from harness.config import RunRecord
-from harness.observations import Arm, Extra, Heatmap, ItemTag, Observation, Table, attach
+from harness.observations import Arm, DomainCheck, Extra, Heatmap, ItemTag, Observation, Table, attach
 
 # the evidence call each kind of claim takes
 CALL_OF_KIND = {"superiority": "greater", "equivalence": "equivalent", "noninferiority": "noninferior"}
@@ -25,6 +27,7 @@ class Evidence:
     def __init__(self, item: pytest.Item, tag: ItemTag):
         self.item, self.tag = item, tag
         self.recorded: list[Observation] = []  # this seed's observations, in the order given
+        self.checks: dict[str, DomainCheck] = {}  # the domain conditions checked for the next pair
 
     @property
     def claim(self):
@@ -37,6 +40,15 @@ class Evidence:
         from harness.plugin import PLAN_PASS
 
         return PLAN_PASS in self.item.stash
+
+    def in_domain(self, name: str, holds: bool, measured: str) -> None:
+        """Whether this seed's runs meet the claim's pre-registered domain condition `name`, and what
+        they have (shown beside the condition when it fails). Every condition is checked before the pair."""
+        if name not in self.claim.domain:
+            known = ", ".join(self.claim.domain) or "none"
+            pytest.fail(f"claim {self.claim.name!r} pre-registers no domain condition {name!r} (its conditions: {known})",
+                        pytrace=False)
+        self.checks[name] = DomainCheck(name, bool(holds), str(measured))
 
     def greater(self, a: "RunRecord | Arm", b: "RunRecord | Arm", *, a_label: str | None = None,
                 b_label: str | None = None) -> None:
@@ -70,7 +82,12 @@ class Evidence:
 
         if any(isinstance(r, PlannedRun) for r in a.runs + b.runs):
             return  # --plan: no observation without its runs
-        obs = Observation(self.claim.name, self.tag.cell, self.tag.seed, a, b)
+        unchecked = [n for n in self.claim.domain if n not in self.checks]
+        if unchecked:
+            pytest.fail(f"claim {self.claim.name!r} pre-registers the domain condition(s) {', '.join(unchecked)}: "
+                        f"check each with evidence.in_domain() before the pair", pytrace=False)
+        obs = Observation(self.claim.name, self.tag.cell, self.tag.seed, a, b,
+                          tuple(self.checks[n] for n in self.claim.domain))
         attach(self.item, obs)
         self.recorded.append(obs)
         failed = obs.failures()

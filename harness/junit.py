@@ -4,7 +4,7 @@ Every test item of a claim passes even when the claim is refuted (the verdict is
 of the session), so a dashboard fed pytest's own XML shows green for a refuted claim. This file
 holds the verdicts instead: "supported" passes, "refuted" fails with its reason, a cell whose
 items all failed is an error, and every other outcome (negligible, inconclusive, invalid, under
-budget, a cell skipped for missing data or weights) is skipped with its reason.
+budget, out of domain, a cell skipped for missing data or weights) is skipped with its reason.
 
 Input: the summary.json dict (harness.render.summary_json), before or after the report's
 clean(): missing and non-finite numbers both read as "–".

@@ -27,6 +27,7 @@ class ModelSpec:
     # with a seeded head; side None: the model must accept any input size
     how_to_get: str  # shown when pretrained weights are unavailable
     weights_on_disk: Callable[[], bool] | None = None  # are the pretrained weights here? (answered without torch)
+    pretrain_side: int | None = None  # the image side its weights were trained at; None: no pretrained weights
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -100,7 +101,7 @@ def torchvision_model(name: str, head_attr: str) -> ModelSpec:
         name, Affine(IMAGENET_MEAN, IMAGENET_STD), bn_momentum=0.1, in_channels=3,
         build=torchvision_build(name, head_attr),
         how_to_get="connect to the internet once, or place the torchvision checkpoint in the torch hub cache",
-        weights_on_disk=hub_checkpoint_on_disk(name),
+        weights_on_disk=hub_checkpoint_on_disk(name), pretrain_side=224,
     )
 
 
@@ -145,6 +146,7 @@ MODELS.add("efficientnet_lite0", ModelSpec(
     "efficientnet_lite0", Affine((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # TF-Lite preprocessing: [-1, 1]
     bn_momentum=0.01, in_channels=3, build=build_efficientnet_lite0, how_to_get=LITE_HOW,
     weights_on_disk=lambda: importlib.util.find_spec("efficientnet_lite_pytorch") is not None and lite0_weights_on_disk(),
+    pretrain_side=224,
 ))
 
 

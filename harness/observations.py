@@ -87,14 +87,25 @@ class Arm:
 
 
 @dataclass(frozen=True)
+class DomainCheck:
+    """One of a claim's pre-registered domain conditions, as this seed's runs meet it or not."""
+
+    name: str  # the condition's key in the claim's `domain`
+    holds: bool
+    measured: str  # what the runs have, e.g. "r/R = 0.14"
+
+
+@dataclass(frozen=True)
 class Observation:
-    """One seed's pair for a cell: H1 is about d = a - b."""
+    """One seed's pair for a cell: H1 is about d = a - b, inside the claim's domain when every
+    check holds."""
 
     claim: str
     cell: Cell
     seed: int
     a: Arm
     b: Arm
+    domain: tuple[DomainCheck, ...] = ()
 
     def failures(self) -> list[str]:
         return list(dict.fromkeys(self.a.failures() + self.b.failures()))
@@ -199,7 +210,8 @@ def _encode(payload) -> dict:
         arm = lambda a: {"label": a.label, "value": a.value, "runs": [r.key for r in a.runs], "reason": a.reason,  # noqa: E731
                          "denominator": a.denominator}
         return {"type": "observation", "claim": payload.claim, "cell": payload.cell.params, "seed": payload.seed,
-                "a": arm(payload.a), "b": arm(payload.b), "runs": [r.to_dict() for r in payload.runs()]}
+                "a": arm(payload.a), "b": arm(payload.b), "runs": [r.to_dict() for r in payload.runs()],
+                "domain": [[d.name, d.holds, d.measured] for d in payload.domain]}
     if isinstance(payload, Extra):
         kind = "heatmap" if isinstance(payload.content, Heatmap) else "table"
         return {"type": "extra", "claim": payload.claim, "cell": payload.cell.params, "seed": payload.seed,
@@ -218,7 +230,8 @@ def _decode(data: dict):
                        data["sequential"])
     if kind == "observation":
         runs = {r["key"]: RunRecord.from_dict(r) for r in data["runs"]}
-        return Observation(data["claim"], _cell(data["cell"]), data["seed"], _arm(data["a"], runs), _arm(data["b"], runs))
+        return Observation(data["claim"], _cell(data["cell"]), data["seed"], _arm(data["a"], runs), _arm(data["b"], runs),
+                           tuple(DomainCheck(n, bool(h), m) for n, h, m in data.get("domain", ())))
     if kind == "extra":
         c = data["content"]
         if data["kind"] == "heatmap":

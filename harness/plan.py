@@ -16,6 +16,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from harness.budget import settle_epoch
 from harness.config import RunConfig, RunRecord
 
 EVAL_COST = 1 / 3  # an evaluated image costs about a third of a trained one (forward pass only)
@@ -69,9 +70,11 @@ def run_images(cfg: RunConfig, train_size: int | None, test_size: int | None) ->
     if train is None or test is None:
         return math.nan
     trained = (train // cfg.batch_size) * cfg.batch_size * (cfg.epochs if cfg.train else 0)
-    evals = (max(1, cfg.epochs // cfg.eval_every) if cfg.train else 1) + len(cfg.test_resolutions)
+    evaluated = {e for e in range(1, cfg.epochs + 1) if e % cfg.eval_every == 0} | {settle_epoch(cfg.epochs), cfg.epochs}
+    evals = (len(evaluated - {None}) if cfg.train else 1) + len(cfg.test_resolutions)
     recalibration = train * evals if cfg.bn_recalibration else 0
     fixres = (train // cfg.batch_size) * cfg.batch_size * cfg.fixres_epochs
+    evals += 2 * bool(cfg.fixres_epochs)  # the stage at three quarters and at its end
     return trained + fixres + EVAL_COST * (test * evals + recalibration)
 
 

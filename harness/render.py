@@ -53,7 +53,7 @@ class ClaimReport:
         """The claim's effect pooled across its judged cells (harness.pooling), or None."""
         from harness.pooling import pooled_effect
 
-        return pooled_effect([c.diffs for c in self.cells if c.verdict != "invalid"])
+        return pooled_effect([c.diffs for c in self.cells if c.verdict not in ("invalid", "out of domain")])
 
 
 def pooled_line(claim: ClaimReport) -> str | None:
@@ -65,7 +65,8 @@ def pooled_line(claim: ClaimReport) -> str | None:
             f"[{p.prob_low:.2f}, {p.prob_high:.2f}] over {p.seeds} paired seeds. A description, not a verdict.")
 
 VERDICT_MARK = {"supported": "✅ supported", "refuted": "❌ refuted", "negligible": "🟰 negligible",
-                "inconclusive": "➖ inconclusive", "under budget": "⏳ under budget", "invalid": "⚠️ invalid"}
+                "inconclusive": "➖ inconclusive", "under budget": "⏳ under budget",
+                "out of domain": "🚫 out of domain", "invalid": "⚠️ invalid"}
 H1_TEXT = {
     "superiority": "{a} > {b}",
     "equivalence": "|{a} − {b}| < {margin} pt",
@@ -116,7 +117,7 @@ def cell_rows(cells: list[CellResult]) -> list[list]:
 
 
 def improving(c: CellResult) -> str:
-    return c.improvement.text if c.improvement is not None else "unknown"
+    return c.convergence.text if c.convergence is not None else "unknown"
 
 
 def fair_test_line(spec: ClaimSpec) -> str:
@@ -127,6 +128,13 @@ def fair_test_line(spec: ClaimSpec) -> str:
     per_model = "".join(f"; {m}: {f.describe()}" + (f" ({f.why})" if f.why and f.why != fair.why else "")
                         for m, f in fair.models.items())
     return f"Fair test: {fair.describe()}{per_model}. Why: {fair.why or 'unstated'}"
+
+
+def domain_line(spec: ClaimSpec) -> str:
+    """The claim's pre-registered domain: the conditions under which a cell tests it."""
+    if not spec.domain:
+        return "Domain: every cell (the claim states no condition)."
+    return "Domain (a cell outside it gets no verdict): " + "; ".join(spec.domain.values()) + "."
 
 
 def matrix(cells: list[CellResult]) -> str | None:
@@ -253,11 +261,13 @@ def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] 
                 "margin, exactly when its test is significant): the t interval for the t-test, the inverted test for "
                 "the rank and sign-flip tests. p is the claim's test (raw and Holm), p against the test against it "
                 "(Holm); MDE is the smallest true difference the one-sided t-test would detect with 80% power at the "
-                "observed spread. \"Still improving\": runs whose training loss fell by more than 2% from the third "
-                "to the last quarter of their steps. A cell below its claim's pre-registered fair-test budget is "
-                "\"under budget\": its numbers are shown, its verdict withheld. Differences are counted on the "
+                "observed spread. \"Still moving\": the arms (a configuration over its seeds) whose mean accuracy "
+                "moved by the claim's pre-registered tolerance or more between three quarters of training and its "
+                "end (read for this only, never to pick an epoch). A cell still moving, or below its claim's "
+                "pre-registered fair-test budget, is \"under budget\": its numbers are shown, its verdict withheld; a cell whose runs miss a condition of "
+                "its claim's pre-registered domain is \"out of domain\": no test, never refuted. Differences are counted on the "
                 "accuracy grid (k correct of n images), so ties and zero spread are exact; a cell of a claim's Holm "
-                "family that failed or lacks seeds counts in it with p = 1. Error rates the rules guarantee, each at "
+                "family that failed, lacks seeds or lies outside the domain counts in it with p = 1. Error rates the rules guarantee, each at "
                 "the claim's alpha over its Holm family: a false \"supported\", a \"refuted\" of a true claim, a "
                 "\"negligible\" of an effect at the margin; sequential plans keep the same rate (their levels are "
                 "calibrated for the claim's test). Under no effect at all a one-sided claim can be wrongly supported "
@@ -267,14 +277,14 @@ def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] 
         cells = claim.cells
         out += ["", f"## {claim.spec.name}: {claim.spec.title}", ""]
         out.append(f"Source: {claim.spec.source}. {hypothesis(claim)} {claim.count}.")
-        out += ["", fair_test_line(claim.spec)]
+        out += ["", fair_test_line(claim.spec), "", domain_line(claim.spec)]
         pooled = pooled_line(claim)
         if pooled:
             out += ["", pooled]
         if cells:
             out += ["", tabulate(cell_rows(cells), tablefmt="github", headers=[
                 "cell", "n", f"a: {claim.a_label} (%)", f"b: {claim.b_label} (%)", "a − b [Holm bounds]",
-                "p", "p Holm", "p against", "P(a>b)", "MDE", "still improving", "verdict", "source: a vs b (a − b)"])]
+                "p", "p Holm", "p against", "P(a>b)", "MDE", "still moving", "verdict", "source: a vs b (a − b)"])]
             out += ["", "Why:", ""]
             out += [f"- {c.cell_id}: **{c.verdict}** — {c.reason}" for c in cells]
             grid = matrix(cells)
@@ -306,8 +316,8 @@ def cell_json(c: CellResult) -> dict:
         "tests": {name: dataclasses.asdict(t) for name, t in c.tests.items()}, "decided_by": list(c.decided_by),
         "source": dataclasses.asdict(fig) if (fig := source_figure(c.spec.name, c.cell)) else None,
         "best_epoch_diffs": c.best_diffs, "outlier_seeds": c.outliers, "exploratory": c.exploratory, "sequential_family": c.sequential_family,
-        "look": c.look, "under_budget": c.shortfalls,
-        "still_improving": dataclasses.asdict(c.improvement) if c.improvement else None,
+        "look": c.look, "under_budget": c.shortfalls, "out_of_domain": c.outside,
+        "convergence": dataclasses.asdict(c.convergence) if c.convergence else None,
         "verdict": c.verdict, "reason": c.reason, "failures": c.failures, "runs": [r.to_dict() for r in c.runs],
     }
 

@@ -25,7 +25,7 @@ from harness.render import ClaimReport, Cost
 
 def budget_regime(claims: list[ClaimReport]) -> str:
     """The header's budget line: how many judged cells their claims accept as fair tests."""
-    cells = [c for claim in claims for c in claim.cells if c.verdict != "invalid"]
+    cells = [c for claim in claims for c in claim.cells if c.verdict not in ("invalid", "out of domain")]
     under = [c for c in cells if c.verdict == "under budget"]
     if not under:
         return f"every judged cell ({len(cells)}) is at or above its claim's fair-test budget"

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from harness import HARNESS_VERSION
+from harness.budget import settle_epoch, settle_step
 from harness.augment import crop_flip_draws, crop_flip_padded, pad_images, resized_crop, resized_crop_draws, unpadded
 from harness.config import RunConfig, RunResult
 from harness.datasets import dataset_stats, get_dataset, load_arrays, subset_indices
@@ -225,9 +226,9 @@ def train_loop(run: RunState, cfg: RunConfig, gen: torch.Generator, progress) ->
         if plateau is not None:
             plateau.step(train_loss)
         accuracy = None
-        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+        if epoch % cfg.eval_every == 0 or epoch in (settle_epoch(cfg.epochs), cfg.epochs):
             if cfg.bn_recalibration and run.bn_layers:
-                recalibrate_bn(run)
+                recalibrate_bn(run, cfg)
             accuracy = evaluate(run)
         log.history.append({"epoch": epoch, "train_loss": train_loss, "test_accuracy": accuracy,
                             "lr": last_lr, "train_seconds": round(epoch_seconds, 4)})
@@ -287,19 +288,24 @@ def evaluate(run: RunState, to_side: int | None = None) -> float:
     return correct.item() / len(run.xte)
 
 
-def recalibrate_bn(run: RunState) -> None:
+def recalibrate_bn(run: RunState, cfg: RunConfig) -> None:
     """Reset the BatchNorm running stats and re-estimate them as a plain average over the train
-    subset (momentum=None) with test preprocessing, BN layers in train mode, every other layer
-    (dropout included) in eval mode."""
+    subset (momentum=None), BN layers in train mode, every other layer (dropout included) in eval
+    mode. The inputs are those training sees: a run trained on random resized crops re-estimates on
+    such crops (drawn from their own generator), so its statistics favour no test side (FixRes
+    compares test sides with the statistics training left); other runs on whole images."""
     saved = [m.momentum for m in run.bn_layers]
     run.model.eval()
     for m in run.bn_layers:
         m.reset_running_stats()
         m.momentum = None
         m.train()
+    crops = torch.Generator().manual_seed(20_000 + cfg.seed) if cfg.augment == "random_resized_crop" else None
     with torch.no_grad(), run.autocast():
         for i in range(0, len(run.xtr), EVAL_BATCH):
-            run.model(run.prepare(run.xtr[i:i + EVAL_BATCH]))
+            xb = run.xtr[i:i + EVAL_BATCH]
+            boxes = resized_crop_draws(len(xb), crops, flip=run.hflip).to(run.dev) if crops is not None else None
+            run.model(run.prepare(xb, run.side, boxes))
     for m, mom in zip(run.bn_layers, saved):
         m.momentum = mom
     run.model.eval()
@@ -317,7 +323,7 @@ def fixres_metrics(run: RunState, cfg: RunConfig, gen: torch.Generator) -> dict:
     trained = {k: v.detach().clone() for k, v in run.model.state_dict().items()} if cfg.fixres_ablation else None
     draws = gen.get_state()
     out = {}
-    out[f"fixres@{r}"], out["meta"] = fixres_stage(run, cfg, gen)
+    out[f"fixres@{r}"], out["meta"] = fixres_stage(run, cfg, gen, settle=True)
     for name, (bn, test_da) in FIXRES_VARIANTS.items() if trained is not None else ():
         run.model.load_state_dict(trained)
         variant_gen = torch.Generator().set_state(draws)  # the variants differ in what they train, not in data
@@ -326,7 +332,7 @@ def fixres_metrics(run: RunState, cfg: RunConfig, gen: torch.Generator) -> dict:
 
 
 def fixres_stage(run: RunState, cfg: RunConfig, gen: torch.Generator, bn: bool = True,
-                 test_da: bool = True) -> tuple[float, dict]:
+                 test_da: bool = True, settle: bool = False) -> tuple[float, dict]:
     """FixRes (Touvron et al. 2019): at the test resolution and with test preprocessing, train only
     the classifier while the last BatchNorm re-estimates its running statistics; everything else
     stays frozen. Returns the accuracy at that resolution, and what was trainable (asserted).
@@ -342,17 +348,20 @@ def fixres_stage(run: RunState, cfg: RunConfig, gen: torch.Generator, bn: bool =
     if last_bn is not None:
         last_bn.reset_running_stats()
         last_bn.momentum = None  # an exact average over the stage, whatever the model's momentum
-    steps = 0
+    steps, total = 0, len(xtr) // bs * cfg.fixres_epochs
+    settle_at, settled = (settle_step(total) if settle else 0), None
     for _ in range(cfg.fixres_epochs):
-        model.eval()
-        if last_bn is not None:
-            last_bn.train()
         perm = torch.randperm(len(xtr), generator=gen).to(run.dev)
         for i in range(len(xtr) // bs):
+            model.eval()
+            if last_bn is not None:
+                last_bn.train()
             idx = perm[i * bs:(i + 1) * bs]
             boxes = None if test_da else resized_crop_draws(len(idx), gen, flip=run.hflip).to(run.dev)
             optimizer_step(model, opt, run.prepare(xtr[idx], r, boxes), run.ytr[idx], run.autocast)
             steps += 1
+            if steps == settle_at:  # three quarters of the stage: whether it converged (harness.budget)
+                settled = evaluate(run, r)
     if steps == 0:
         raise RunFailed("the FixRes stage ran zero optimizer steps")
     changed = [n for n, p in model.named_parameters() if n in frozen and not torch.equal(p.detach(), frozen[n])]
@@ -361,7 +370,7 @@ def fixres_stage(run: RunState, cfg: RunConfig, gen: torch.Generator, bn: bool =
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     for p in model.parameters():
         p.requires_grad_(True)
-    return evaluate(run, r), {"fixres_trainable": trainable, "fixres_steps": steps,
+    return evaluate(run, r), {"fixres_trainable": trainable, "fixres_steps": steps, "fixres_settle_accuracy": settled,
                               "fixres_bn": type(last_bn).__name__ if last_bn is not None else None}
 
 

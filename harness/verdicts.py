@@ -18,12 +18,15 @@ noninferiority supported   d > -m
 inconclusive   none of these, with the bounds, the adjusted p-value and the minimum detectable effect
 under budget   the cell's runs are below the budget its claim pre-registers as a fair test (harness.budget):
                whatever the tests say, no verdict; the numbers are shown with what the cell lacks
+out of domain  the cell's runs miss a condition its claim pre-registers for a test of it (its `domain`):
+               no test is run, the numbers are shown with the failing condition; it never refutes
 invalid        a run of the cell failed or gave no finite value, or deciding the cell failed
 
 The differences are counts: an accuracy is k / n on n evaluated images, so d sits on a grid of
 100 / n points. The tests run on whole grid steps (on_counts), where ties, zeros and zero spread
 are exact, also after a shift by the margin. A cell's Holm family is the one registered at
-collection: a cell that failed, lacks seeds or never reported counts in it with p = 1.
+collection: a cell that failed, lacks seeds, lies outside the claim's domain or never reported counts
+in it with p = 1.
 
 Error rates the rules guarantee (each at the claim's alpha, family-wise over its Holm family,
 measured in tests/test_verdict_calibration.py): a false "supported", a "refuted" of a true claim,
@@ -45,13 +48,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.budget import Improvement, improvement, shortfalls
+from harness.budget import Convergence, convergence, shortfalls
 from harness.claims import ClaimSpec
 from harness.config import RunRecord
 from harness.observations import Cell, Observation
 from harness.significance import PairedSummary, _p_rows, holm_rows, interval, summarize
 
-VERDICTS = ("supported", "refuted", "negligible", "inconclusive", "under budget", "invalid")
+VERDICTS = ("supported", "refuted", "negligible", "inconclusive", "under budget", "out of domain", "invalid")
 OUTLIER_Z = 3.5  # modified z-score (median and MAD) above which a seed's difference is flagged
 
 
@@ -97,7 +100,8 @@ class CellResult:
     best_diffs: list[float] = field(default_factory=list)  # per seed, a - b at each run's best evaluated epoch
     # (where both arms are a run's final accuracy): a source's metric, never the verdict's
     shortfalls: list[str] = field(default_factory=list)  # what the runs lack for a fair test of the claim
-    improvement: Improvement | None = None  # whether the runs were still improving when they stopped
+    convergence: Convergence | None = None  # how far its arms still moved over the last quarter of training
+    outside: list[str] = field(default_factory=list)  # the claim's domain conditions its runs miss, with what they have
 
     @property
     def cell_id(self) -> str:
@@ -149,7 +153,19 @@ def group_cells(observations: list[Observation], specs: dict[str, ClaimSpec]) ->
             seeds=[r.seed for r in ok], a=[100 * r.a.value for r in ok], b=[100 * r.b.value for r in ok],
             failures=[f for r in rows for f in r.failures()], runs=list(runs.values()),
             step=grid_step([arm for r in ok for arm in (r.a, r.b)]), best_diffs=best_epoch_diffs(ok),
+            outside=outside_domain(specs[claim], rows),
         ))
+    return out
+
+
+def outside_domain(spec: ClaimSpec, rows: list[Observation]) -> list[str]:
+    """Each pre-registered domain condition that a seed's runs miss, in words, with what the runs
+    have (every distinct measurement once)."""
+    out = []
+    for name, condition in spec.domain.items():
+        missed = list(dict.fromkeys(d.measured for r in rows for d in r.domain if d.name == name and not d.holds))
+        if missed:
+            out.append(f"{condition} ({name}: the runs have {', '.join(missed)})")
     return out
 
 
@@ -354,7 +370,7 @@ def outlier_seeds(seeds: list[int], d: np.ndarray) -> list[int]:
 
 
 def testable(c: CellResult) -> bool:
-    return not c.failures and len(c.a) >= max(2, c.spec.min_seeds)
+    return not c.failures and not c.outside and len(c.a) >= max(2, c.spec.min_seeds)
 
 
 def decide(families: list[list[CellResult]]) -> None:
@@ -394,6 +410,12 @@ def decide(families: list[list[CellResult]]) -> None:
         for c in family:
             if c.failures:
                 c.verdict, c.reason, c.decided_by = "invalid", f"{len(c.failures)} failed run(s): {c.failures[0]}", ()
+            elif c.outside:
+                c.verdict, c.decided_by = "out of domain", ()
+                c.reason = f"outside the claim's pre-registered domain, not a test of it: {'; '.join(c.outside)}"
+                if c.summary is not None:
+                    c.reason += (f"; the numbers: {c.summary.mean_diff:+.2f} pt, 95% interval "
+                                 f"[{c.ci95[0]:+.2f}, {c.ci95[1]:+.2f}], n = {c.summary.n}")
             elif not testable(c):
                 need = max(2, c.spec.min_seeds)
                 c.verdict, c.reason = "inconclusive", f"only {len(c.a)} seed(s); this claim needs at least {need}"
@@ -415,11 +437,12 @@ def decide(families: list[list[CellResult]]) -> None:
 
 
 def judge_budget(c: CellResult) -> None:
-    """A cell below its claim's fair-test budget is "under budget", whatever its tests say; every
-    cell records whether its runs were still improving."""
-    c.improvement = improvement(c.runs)
+    """A cell below its claim's fair-test budget (not converged, or short of a source's minimum) is
+    "under budget", whatever its tests say; every cell records how far its arms still moved."""
+    fair = c.spec.fair_test.for_model(c.cell.get("model")) if c.spec.fair_test else None
+    c.convergence = convergence(c.runs, fair.converged if fair else None)
     c.shortfalls = shortfalls(c.spec.fair_test, c.cell.get("model"), c.runs)
-    if c.shortfalls and c.verdict != "invalid":
+    if c.shortfalls and c.verdict not in ("invalid", "out of domain"):
         c.verdict, c.decided_by = "under budget", ()
         # why the budget is what it is is said once, in the claim's fair-test line, not in every cell
         c.reason = f"under budget, not a test of the claim: {'; '.join(c.shortfalls)}; the numbers: {c.reason}"

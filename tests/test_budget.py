@@ -1,37 +1,73 @@
-"""Fair-test budgets: a cell below its claim's pre-registered budget gets no verdict, whatever its
-numbers say; every cell says whether its runs were still improving."""
+"""Fair-test budgets: a cell whose arms still move over the last quarter of training, or that
+misses a source's minimum, gets no verdict, whatever its numbers say (harness.budget)."""
 import dataclasses
 import json
 
 import pytest
 
 from factories import cell, observation, record, spec
-from harness.budget import FairTest, grid_side, improvement, shortfalls
+from harness.budget import FairTest, convergence, grid_side, settle_epoch, shortfalls
 from harness.claims import ClaimSpec, claim_from_marker
 from harness.errors import UsageError
 from harness.verdicts import decide, group_cells
 
-FAIR = FairTest(epochs=4, train_images=4000, grid=5, why="the source trained to convergence",
+FAIR = FairTest(converged=1.0, grid=5, why="the sources trained to convergence",
                 models={"lenet": FairTest(epochs=10, why="002 trained 30 epochs")})
 
 
-def run(norm="dataset", epochs=2, images=2000, quarters=(2.0, 1.6, 1.4, 1.3), seed=0, accuracy=0.8):
+def run(norm="dataset", epochs=4, images=2000, settled=0.795, accuracy=0.8, seed=0, stage=None):
+    """A run whose accuracy was `settled` at three quarters of its epochs and `accuracy` at the end;
+    with `stage` = (at three quarters, at the end), a FixRes stage at 64 px too."""
     r = record(norm, accuracy, seed)
     cfg = dataclasses.replace(r.config, epochs=epochs)
-    meta = {**r.result.meta, "train_images_in_subset": images, "train_loss_quarters": list(quarters)}
-    return dataclasses.replace(r, config=cfg, result=dataclasses.replace(r.result, meta=meta))
+    at = settle_epoch(epochs)
+    history = ([{"epoch": at, "train_loss": 1.0, "test_accuracy": settled}] if at else []) + [
+        {"epoch": epochs, "train_loss": 0.9, "test_accuracy": accuracy}]
+    meta, metrics = {**r.result.meta, "train_images_in_subset": images}, {}
+    if stage is not None:
+        cfg = dataclasses.replace(cfg, fixres_epochs=1, fixres_resolution=64)
+        meta["fixres_settle_accuracy"], metrics["fixres@64"] = stage
+    result = dataclasses.replace(r.result, history=history, meta=meta, metrics=metrics)
+    return dataclasses.replace(r, config=cfg, result=result)
 
 
-def test_runs_below_the_budget_fall_short_with_what_they_lack():
-    short = shortfalls(FAIR, "efficientnet_lite0", [run(epochs=2, images=2000)])
-    assert short == ["runs train 2 epoch(s), a fair test needs 4", "runs train on 2,000 images, a fair test needs 4,000"]
-    assert shortfalls(FAIR, "efficientnet_lite0", [run(epochs=4, images=4000)]) == []
-    assert shortfalls(None, "efficientnet_lite0", [run(epochs=1, images=10)]) == []
+def test_arms_that_stopped_moving_are_a_fair_test():
+    assert shortfalls(FAIR, "efficientnet_lite0", [run(settled=0.795, accuracy=0.80)]) == []
+    assert shortfalls(None, "efficientnet_lite0", [run(settled=0.5, accuracy=0.8)]) == []
 
 
-def test_a_model_may_have_its_own_budget():
-    assert shortfalls(FAIR, "lenet", [run(epochs=4, images=100)]) == ["runs train 4 epoch(s), a fair test needs 10"]
-    assert shortfalls(FAIR, "lenet", [run(epochs=10, images=100)]) == []
+def test_an_arm_still_moving_falls_short_with_how_far():
+    (short,) = shortfalls(FAIR, "efficientnet_lite0", [run(settled=0.78, accuracy=0.80)])
+    assert short.startswith("still moving: 1 of 1 arms moved by 1 pt or more") and "dataset, training by +2.00 pt" in short
+    (short,) = shortfalls(FAIR, "efficientnet_lite0", [run(settled=0.82, accuracy=0.80)])  # a fall moves too
+    assert "by -2.00 pt" in short
+    assert shortfalls(FAIR, "m", [run(settled=0.79, accuracy=0.80)])  # exactly the tolerance: still moving
+
+
+def test_an_arm_moves_by_its_mean_over_seeds():
+    seeds = [run(seed=s, settled=0.78 if s == 0 else 0.80) for s in range(5)]  # one seed +2, the others 0
+    assert shortfalls(FAIR, "m", seeds) == [] and convergence(seeds, 1.0).largest == pytest.approx(0.4)
+    other = [run(norm="none", seed=s, settled=0.78) for s in range(2)]  # another arm, +2 on average
+    assert convergence(seeds + other, 1.0).moving == 1 and convergence(seeds + other, 1.0).measured == 2
+
+
+def test_a_run_without_its_curve_cannot_show_convergence():
+    (short,) = shortfalls(FAIR, "m", [run(epochs=1)])
+    assert "recorded no accuracy at three quarters of training (1 epoch(s) at the fewest)" in short
+
+
+def test_a_fixres_stage_must_have_stopped_moving_too():
+    assert shortfalls(FAIR, "m", [run(stage=(0.70, 0.705))]) == []
+    (short,) = shortfalls(FAIR, "m", [run(stage=(0.70, 0.75))])
+    assert "FixRes stage by +5.00 pt" in short
+
+
+def test_a_model_may_have_its_own_minimum():
+    assert shortfalls(FAIR, "lenet", [run(epochs=4)]) == ["runs train 4 epoch(s), the source's minimum is 10"]
+    assert shortfalls(FAIR, "lenet", [run(epochs=10)]) == []
+    assert FAIR.for_model("lenet").converged is None  # FAIR's own lenet entry was built directly
+    inherited = FairTest.from_value({"converged": 0.5, "models": {"lenet": {"epochs": 10}}}, "x")
+    assert inherited.for_model("lenet").converged == 0.5  # from a marker, a model inherits the tolerance
 
 
 def test_the_grid_is_read_from_the_scan_runs():
@@ -56,21 +92,21 @@ def cells_with(runs_per_seed, a=(83.0, 84.0, 85.0, 86.0, 84.5), b=(80.0, 81.0, 8
 
 
 def test_a_clear_effect_under_budget_is_not_supported():
-    c = cells_with(lambda s: run(seed=s, epochs=2, images=2000))
+    c = cells_with(lambda s: run(seed=s, settled=0.70))
     assert c.verdict == "under budget"
-    assert c.reason.startswith("under budget, not a test of the claim: runs train 2 epoch(s), a fair test needs 4")
+    assert c.reason.startswith("under budget, not a test of the claim: still moving: 1 of 1 arms")
     assert "+4.00 pt, n = 5" in c.reason  # the numbers stay visible
     assert "the source trained to convergence" not in c.reason  # why is said once, in the claim's fair-test line
     assert c.decided_by == ()
 
 
 def test_the_same_numbers_at_budget_are_supported():
-    c = cells_with(lambda s: run(seed=s, epochs=4, images=4000))
+    c = cells_with(lambda s: run(seed=s))
     assert c.verdict == "supported" and c.shortfalls == []
 
 
 def test_a_refutation_under_budget_is_withheld_too():
-    c = cells_with(lambda s: run(seed=s, epochs=2, images=2000), a=(80.0, 81.0, 80.5, 80.0, 81.0),
+    c = cells_with(lambda s: run(seed=s, settled=0.70), a=(80.0, 81.0, 80.5, 80.0, 81.0),
                    b=(83.0, 84.0, 85.0, 86.0, 84.5))
     assert c.verdict == "under budget"
 
@@ -83,17 +119,10 @@ def test_a_failed_run_stays_invalid_under_budget():
     assert cells[0].verdict == "invalid"
 
 
-def test_whether_runs_were_still_improving():
-    falling = run(quarters=(2.0, 1.5, 1.2, 1.0))  # -17% in the last quarter
-    flat = run(quarters=(2.0, 1.0, 0.50, 0.495))  # -1%
-    assert improvement([falling, falling, flat]).text == "yes: 2/3 runs, loss -16.7% in the last quarter"
-    assert improvement([flat, flat, falling]).text.startswith("no: 1/3 runs")
-    assert improvement([record("dataset", 0.8)]).text == "unknown"  # recorded before quarters were kept
-
-
-def test_a_cell_reports_its_improvement():
-    c = cells_with(lambda s: run(seed=s, epochs=4, images=4000, quarters=(2.0, 1.0, 0.8, 0.7)))
-    assert c.improvement.improving == 5 and c.improvement.measured == 5
+def test_a_cell_reports_how_far_its_arms_moved():
+    c = cells_with(lambda s: run(seed=s, settled=0.797))
+    assert c.convergence.measured == 1 and c.convergence.largest == pytest.approx(0.3)
+    assert c.convergence.text == "no: 0/1 arms; at most +0.30 pt in the last quarter (fair: < 1)"
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -102,6 +131,8 @@ def test_a_cell_reports_its_improvement():
     ({"grid": 2.5}, "fair_test grid must be a positive integer"),
     ("30 epochs", "fair_test must be a dict"),
     ({"models": {"lenet": {"epochs": -1}}}, "claim 'x' (lenet): fair_test epochs must be a positive integer"),
+    ({"converged": 0}, "fair_test converged must be a positive number of accuracy points"),
+    ({"converged": True}, "fair_test converged must be a positive number of accuracy points"),
 ])
 def test_a_malformed_fair_test_is_refused_at_collection(bad, message):
     mark = pytest.mark.claim("x", cells=(("m", "d"),), fair_test=bad).mark
@@ -121,14 +152,15 @@ def test_the_fair_test_crosses_the_json_boundary():
 def test_the_report_shows_the_budget(tmp_path):
     from harness.render import ClaimReport, Cost, render_markdown, summary_json
 
-    c = cells_with(lambda s: run(seed=s, epochs=2, images=2000))
+    c = cells_with(lambda s: run(seed=s, settled=0.70, epochs=2))
     report = ClaimReport(c.spec, [c], {}, {}, [], Cost(5, 5, 0, 1.0))
     header = {"correction": "Holm", "budget": "1 of 1 judged cells are under their claim's fair-test budget"}
     text = render_markdown(header, [report])
     assert "⏳ under budget" in text and "1 under budget of 1 cell(s)" in text
-    assert ("Fair test: 4 epochs, 4,000 training images, a 5 x 5 grid; lenet: 10 epochs (002 trained 30 epochs). "
-            "Why: the source trained to convergence") in text  # a model's own reason beside its budget
-    assert "yes: 5/5 runs" in text
+    assert ("Fair test: every arm's accuracy moving less than 1 pt over the last quarter of training (mean over "
+            "seeds), a 5 x 5 grid; lenet: 10 epochs (002 trained 30 epochs). Why: the sources trained to "
+            "convergence") in text  # a model's own reason beside its budget
+    assert "yes: 1/1 arms; at most +10.00 pt in the last quarter (fair: < 1)" in text
     cell_data = summary_json(header, [report])["claims"][0]["cells"][0]
-    assert cell_data["verdict"] == "under budget" and len(cell_data["under_budget"]) == 2
-    assert cell_data["still_improving"]["improving"] == 5
+    assert cell_data["verdict"] == "under budget" and len(cell_data["under_budget"]) == 1
+    assert cell_data["convergence"]["moving"] == 1
