@@ -268,9 +268,9 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "cpu",
-            "the offline cells as fair tests on a CPU: 4 epochs on 4,000 train / 2,000 test images, batch 128, 5 seeds",
-            epochs=4, train_subset=4000, test_subset=2000, batch_size=128, seeds=5, eval_every=4,
-            scan_train_subset=2000, scan_epochs=2, grid_size=5, lenet_epochs=5, lenet_train_subset=5000,
+            "the offline cells as fair tests on a CPU: 8 epochs on 2,000 train / 2,000 test images, batch 128, 5 seeds",
+            epochs=8, train_subset=2000, test_subset=2000, batch_size=128, seeds=5, eval_every=8,
+            scan_train_subset=2000, scan_epochs=2, grid_size=5, lenet_epochs=10, lenet_train_subset=5000,
         ),
         Profile(
             "paper",

@@ -246,10 +246,61 @@ def source_tables(claim: ClaimReport) -> list[str]:
     return out
 
 
+def anchor(spec: ClaimSpec) -> str:
+    return f"claim-{spec.name}"
+
+
+def source_number(claim: ClaimReport) -> str:
+    """The claim's figures from its source in a few words: one figure as printed, several as their
+    range of a − b, words only where the source gives no number."""
+    figures = [fig for _, fig, _ in session_figures(claim)]
+    numbers = [f.difference for f in figures if f.difference is not None]
+    if not figures:
+        return "–"
+    if len(figures) == 1:
+        fig = figures[0]
+        return source_text(fig) if numbers else f"words only ({fig.source})"
+    where = ", ".join(dict.fromkeys(f.source.split(" (")[0] for f in figures))
+    if not numbers:
+        return f"words only ({where})"
+    low, high = min(numbers), max(numbers)
+    span = f"{low:+.2f}" if low == high else f"{low:+.2f} to {high:+.2f}"
+    return f"a − b {span} over {len(numbers)} figure(s) ({where})"
+
+
+def effect_text(c: CellResult) -> str:
+    if c.summary is None:
+        return "–"
+    low, high = c.shown_interval if c.tests else c.ci95
+    return f"{c.summary.mean_diff:+.2f} [{num(low, '+.2f')}, {num(high, '+.2f')}]"
+
+
+def answer_rows(claims: list[ClaimReport], link: bool = True) -> list[list[str]]:
+    """One row per cell of the session: the claim in words with its source, our verdict, the effect
+    with its interval (the deciding bounds, else the 95% interval) and the source's own number."""
+    rows = []
+    for claim in claims:
+        name = f"[{claim.spec.name}](#{anchor(claim.spec)})" if link else claim.spec.name
+        words = f"{claim.spec.title} ({claim.spec.source.split(';')[0]})"
+        for c in claim.cells:
+            rows.append([name, words, c.cell_id, VERDICT_MARK[c.verdict] if link else c.verdict, effect_text(c),
+                         source_number(claim)])
+    return rows
+
+
+ANSWER_HEADERS = ["claim", "the claim (source)", "cell", "verdict", "a − b [interval], pt", "the source's number"]
+
+
 def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] = ()) -> str:
     """summary.md: what changed since the last report (`changes`, harness.changes), the header, and
     per claim its verdicts with the numbers behind them."""
-    out = ["# normclaims summary", "", *changes]
+    out = ["# normclaims summary", ""]
+    answers = answer_rows(claims)
+    if answers:
+        out += ["## The answers", "", tabulate(answers, headers=ANSWER_HEADERS, tablefmt="github"), "",
+                "Each claim's section below gives its hypothesis, test, fair-test and domain lines, every cell's "
+                "numbers and the reason for its verdict.", ""]
+    out += [*changes]
     out += [f"- **{k}**: {v}" for k, v in header.items()]
     out += ["", "## Verdicts", ""]
     for claim in claims:
@@ -275,7 +326,7 @@ def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] 
                 "Rules: harness/verdicts.py."]
     for claim in claims:
         cells = claim.cells
-        out += ["", f"## {claim.spec.name}: {claim.spec.title}", ""]
+        out += ["", f'<a id="{anchor(claim.spec)}"></a>', "", f"## {claim.spec.name}: {claim.spec.title}", ""]
         out.append(f"Source: {claim.spec.source}. {hypothesis(claim)} {claim.count}.")
         out += ["", fair_test_line(claim.spec), "", domain_line(claim.spec)]
         pooled = pooled_line(claim)

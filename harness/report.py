@@ -17,11 +17,12 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from tabulate import tabulate
 
 from harness.claims import ClaimSpec
 from harness.files import atomic_file
 from harness.observations import Cell, Extra, ItemTag, Observation, read_report
-from harness.render import ClaimReport, Cost
+from harness.render import ClaimReport, Cost, answer_rows
 
 def budget_regime(claims: list[ClaimReport]) -> str:
     """The header's budget line: how many judged cells their claims accept as fair tests."""
@@ -214,6 +215,11 @@ class Reporter:
                 tr.write_line(f"  {c.verdict:<12} {c.cell_id}: {c.reason}")
             if claim.skipped:
                 tr.write_line(f"  skipped: {len(claim.skipped)} cell(s), reasons in the report")
+        rows = [[name, cell, verdict, effect] for name, _, cell, verdict, effect, _ in answer_rows(self.claims, link=False)]
+        if rows:  # the answers last, where the terminal leaves the reader
+            tr.section("normclaims answers")
+            for line in tabulate(rows, headers=["claim", "cell", "verdict", "a − b [interval], pt"]).splitlines():
+                tr.write_line(line)
         for path in self.paths:
             tr.write_line(f"report: {path}")
 

@@ -52,3 +52,16 @@ def test_a_second_session_says_what_changed(session, pytester):
     md = (pytester.path / "reports" / "summary.md").read_text()
     top = md.split("## Verdicts")[0]
     assert "## Since the last report" in top and "5 → 6" in top
+
+
+def test_the_answers_come_first(session, pytester):
+    result = session("--seeds", "5")
+    md = (pytester.path / "reports" / "summary.md").read_text()
+    top = md.split("## Verdicts")[0]
+    assert top.index("## The answers") < top.index("- **date**")  # before the header and the explanations
+    answers = top.split("## The answers")[1]
+    assert "[fixed](#claim-fixed)" in answers and '<a id="claim-fixed"></a>' in md  # the link has its target
+    assert "✅ supported" in answers and "❌ refuted" in answers
+    assert "+3." in answers and "-3." in answers  # each cell's effect with its interval
+    tail = result.stdout.str().split("normclaims answers")[1]
+    assert "up-x" in tail and "down-x" in tail and "refuted" in tail  # the terminal's last lines too
