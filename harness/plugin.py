@@ -61,6 +61,17 @@ WORKER_USAGE_ERROR = "normclaims_usage_error"
 MAX_SEEDS = 1000  # a bound on --seeds: each seed is a test item of every cell
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args: list[str]) -> None:
+    """A claim session without -n uses every core: one xdist worker per core (harness.workers).
+    Called for the installed plugin (its entry point), before the command line is parsed."""
+    from harness.workers import default_workers
+
+    workers = default_workers(args)
+    if workers:
+        args[:] = [*args, "-n", str(workers)]
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("normclaims", "normclaims: empirical claims about image normalization")
     group.addoption("--gpus", metavar="LIST", default=None,
