@@ -2,11 +2,18 @@
 
 Claim    Normalizing the fine-tuning set with its own per-channel mean and std gives higher test
          accuracy than normalizing it with the statistics the weights were pretrained with
-         (ImageNet's mean/std for torchvision models, 0.5/0.5 for EfficientNet-Lite).
+         (ImageNet's mean/std for torchvision models, 0.5/0.5 for EfficientNet-Lite). The sources
+         compare with ImageNet's mean/std specifically (000: "the mean and standard deviation of
+         ImageNet-1k used for model pre-training"; 001: "ImageNet Custom Stats vs Own Custom Stats"),
+         which on their torchvision models are the pretraining stats; on EfficientNet-Lite0, pretrained
+         at 0.5/0.5, `dataset_stats_vs_imagenet` tests their literal claim beside it (dataset stats vs
+         ImageNet's 0.485, 0.456, 0.406 / 0.229, 0.224, 0.225). Arms are labelled by their values:
+         "ImageNet" where the pretraining stats are ImageNet's, "pretrain (0.5/0.5)" on EfficientNet-Lite0.
 Source   000, Table 2 (one seed, gaps of -0.42 to +0.73 points); 001, experiment 1.2, whose "own
          stats" were the weak std (the average of per-image stds, 001's own words: own == weak):
          re-tested as 001 ran it in `dataset_stats_weak`, beside the exact std.
-H1       mean over seeds of acc(dataset) - acc(pretrain) > 0, per model x dataset cell.
+H1       mean over seeds of acc(dataset) - acc(pretrain) > 0, per model x dataset cell;
+         dataset_stats_vs_imagenet: acc(dataset) - acc(ImageNet mean/std) > 0 on the offline cells.
 Test     one-sided paired t-test over seeds (arms share a seed's head init, data order and
          augmentation); Holm across the claim's cells; alpha = 0.05; at least 3 seeds.
 Margin   0.4 point. 000 Table 2's gaps run from -0.42 to +0.73 points; its three largest (+0.42, +0.64,
@@ -23,7 +30,7 @@ from harness.datasets import dataset_stats
 from harness.errors import Unavailable
 from harness.norms import IMAGENET_MEAN, IMAGENET_STD
 from harness.observations import Table
-from harness.recipes import SOURCE_DATASETS, SOURCE_MODELS, fair_test
+from harness.recipes import SOURCE_DATASETS, SOURCE_MODELS, fair_test, pretrain_label
 from harness.source_figures import TABLE1
 
 STATS_MARGIN = ("000 Table 2's gaps are -0.42 to +0.73 points; its three largest (+0.42, +0.64, +0.73) are what a "
@@ -37,7 +44,7 @@ pytestmark = pytest.mark.claim(
     models=SOURCE_MODELS,
     datasets=SOURCE_DATASETS,
     cells=OFFLINE_CELLS,
-    fair_test=fair_test(), kind="superiority",
+    fair_test=fair_test(0.4), kind="superiority",
     test="paired_t",
     alpha=0.05,
     margin=0.4,
@@ -69,7 +76,21 @@ def test_dataset_stats(finetune, evidence, data_dir, model, dataset, seed):
         record_table1(evidence, data_dir, dataset)  # before the runs: a cell skipped here still shows 000's row
     own = finetune(model=model, dataset=dataset, norm="dataset", seed=seed)
     pretrain = finetune(model=model, dataset=dataset, norm="pretrain", seed=seed)
-    evidence.greater(own, pretrain)
+    evidence.greater(own, pretrain, b_label=pretrain_label(model))
+
+
+@pytest.mark.claim(
+    "dataset_stats_vs_imagenet",
+    title="dataset stats beat ImageNet's mean/std (where the weights were not pretrained with them)",
+    source="000 Table 2; 001 exp. 1.2 (both with ImageNet's mean/std)",
+    cells=OFFLINE_CELLS,
+    fair_test=fair_test(0.4), kind="superiority", test="paired_t", alpha=0.05, margin=0.4, margin_why=STATS_MARGIN,
+    min_seeds=3, looks=(3, 5, 8),
+)
+def test_dataset_stats_vs_imagenet(finetune, evidence, model, dataset, seed):
+    own = finetune(model=model, dataset=dataset, norm="dataset", seed=seed)
+    imagenet = finetune(model=model, dataset=dataset, norm="imagenet", seed=seed)
+    evidence.greater(own, imagenet, b_label="ImageNet")
 
 
 @pytest.mark.claim(
@@ -77,10 +98,10 @@ def test_dataset_stats(finetune, evidence, data_dir, model, dataset, seed):
     title="dataset stats with the weak std (as 001 ran it) beat pretraining stats",
     source="001 exp. 1.2 (own == weak)",
     models=SOURCE_MODELS, datasets=SOURCE_DATASETS, cells=OFFLINE_CELLS,
-    fair_test=fair_test(), kind="superiority", test="paired_t", alpha=0.05, margin=0.4, margin_why=STATS_MARGIN,
+    fair_test=fair_test(0.4), kind="superiority", test="paired_t", alpha=0.05, margin=0.4, margin_why=STATS_MARGIN,
     min_seeds=3, looks=(3, 5, 8),
 )
 def test_dataset_stats_weak(finetune, evidence, model, dataset, seed):
     own = finetune(model=model, dataset=dataset, norm="dataset_weak", seed=seed)
     pretrain = finetune(model=model, dataset=dataset, norm="pretrain", seed=seed)
-    evidence.greater(own, pretrain)
+    evidence.greater(own, pretrain, b_label=pretrain_label(model))

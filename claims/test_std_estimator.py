@@ -6,7 +6,11 @@ Claim    Source 001: normalizing with the exact global std ("strong") gives high
          Fashion-MNIST 0.3205 vs 0.3530; it is where the widely copied CIFAR-10 std (0.2023, 0.1994,
          0.2010) comes from (exact: 0.2470, 0.2435, 0.2616). Source 002's per-batch estimator is a
          third, nearly exact one. The report lists all three for every dataset at hand.
-Source   001 (ResNet-18, one run, read off a curve).
+Source   (a) 001 (ResNet-18, one run, read off a curve): "the Strong Method does give a little
+         performance boost". (b) is not 001's (001 claims the gain, never an equivalence): it is 002's
+         conclusion applied to 001's two estimators, the values "may be arbitrarily changed in a broad
+         range given that we can re-train parameters of the network accordingly"; a std 2% to 18% too
+         small is a change well inside that range, so 002 predicts no difference where 001 sees a gain.
 H1       (a) acc(exact std) - acc(weak std) > 0. (b) |acc(exact std) - acc(weak std)| < 1 point.
 Test     (a) one-sided paired t-test; (b) TOST on the paired t-test; Holm across cells; alpha 0.05.
 Margin   (a) 0.4 point: 001 prints no number; the exact and weak std differ by less than the dataset
@@ -35,7 +39,7 @@ def record_estimates(evidence, data_dir, dataset):
 
 
 @pytest.mark.claim("strong_std", title="the exact std beats the average per-image std", source="001",
-                   fair_test=fair_test(),
+                   fair_test=fair_test(0.4),
                    kind="superiority", test="paired_t", alpha=0.05, margin=0.4, min_seeds=3, looks=(3, 5, 8), **SOURCE,
                    margin_why="001 prints no number; 0.4 point, the margin of dataset vs pretraining stats (000 "
                               "Table 2), a larger change of the same statistics")
@@ -48,11 +52,13 @@ def test_strong_beats_weak(finetune, evidence, data_dir, profile, model, dataset
 
 
 @pytest.mark.claim("std_estimators_equivalent", title="the exact and per-image-average stds are equivalent",
-                   source="001",
+                   source="002's conclusion ('may be arbitrarily changed ... given that we can re-train'), on 001's "
+                          "estimators",
                    fair_test=fair_test(),
                    kind="equivalence", test="paired_t", alpha=0.05, margin=1.0, min_seeds=3, looks=(3, 5, 8), **SOURCE,
-                   margin_why="001 prints no number; the catalogue's equivalence margin: 000 calls min-max "
-                              "'surprisingly good ... in some cases' at gaps of -1.08 to +0.55 from dataset stats")
+                   margin_why="neither 002 nor 001 prints a number; the catalogue's equivalence margin: 000 calls "
+                              "min-max 'surprisingly good ... in some cases' at gaps of -1.08 to +0.55 from dataset "
+                              "stats")
 def test_strong_and_weak_are_equivalent(finetune, evidence, profile, model, dataset, seed):
     strong = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe_for(model, profile))
     weak = finetune(model=model, dataset=dataset, norm="dataset_weak", seed=seed, **recipe_for(model, profile))

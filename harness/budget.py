@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from harness.config import RunRecord
@@ -88,12 +89,16 @@ def train_images(run: RunRecord) -> int | None:
 
 
 def grid_side(runs: list[RunRecord]) -> int | None:
-    """Points per axis of the scan among the runs: the number of distinct fixed normalizations is
-    the grid's square. None when the runs hold no scan."""
-    fixed = {r.config.norm for r in runs if FIXED_NORM.match(r.config.norm)}
-    if len(fixed) < 4:
+    """Points per axis of the scan among the runs: the stds scanned at one mean. The scan is the
+    runs' own normalizations (a grid of fine-tuned runs) or, where they hold none, the
+    normalizations a trained run was evaluated at (a zero-shot scan, a grid and its zoom). None when
+    the runs hold no scan."""
+    own = {r.config.norm for r in runs if FIXED_NORM.match(r.config.norm)}
+    norms = own if len(own) >= 4 else {n for r in runs for n in r.config.test_norms if FIXED_NORM.match(n)}
+    if len(norms) < 4:
         return None
-    return math.isqrt(len(fixed))
+    means = Counter(n[len("fixed:"):].split("/")[0] for n in norms)
+    return max(means.values())
 
 
 def settle_epoch(epochs: int) -> int | None:

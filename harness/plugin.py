@@ -55,6 +55,7 @@ REQUESTS = pytest.StashKey[list]()  # --plan: the runs an item asked for, in its
 PLAN_PASS = pytest.StashKey[int]()  # --plan: which of the item's two passes is running
 PLANNED = pytest.StashKey[tuple]()  # --plan: every run the item asked for, the dependent ones marked
 CONFIGS = pytest.StashKey[dict]()  # --plan: the config of each missing run the item asked for, by key
+DEFERRED = pytest.StashKey[dict]()  # claim name -> its module's path, for claims the profile leaves out
 AHEAD = pytest.StashKey[tuple]()  # --backend ray: (seeds, requests_ahead's answer) at collection, for the first submission
 BACKEND = pytest.StashKey[object]()  # --backend ray: the session's RayBackend
 WORKER_USAGE_ERROR = "normclaims_usage_error"
@@ -188,7 +189,7 @@ def read_settings(config: pytest.Config) -> Settings:
     opt = config.getoption
     backend, ray_address, node_data_dir = read_backend(config)
     profile = get_profile(opt("--profile"))
-    sequential = opt("--seeds") == "auto"
+    sequential = opt("--seeds") == "auto" or (opt("--seeds") is None and profile.sequential)
     if opt("--seeds") is None or sequential:
         seeds = profile.seeds
     else:
@@ -402,12 +403,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     anything trains, and tag every claim item with its claim, cell and seed."""
     errors, specs = config.stash[USAGE_ERRORS], config.stash[SPECS]
     settings = config.stash[SETTINGS]
+    defer(config, items, specs, settings.profile)
     tagged = [(item, item_tag(item, specs[definition_id(item)], settings.sequential))
               for item in items if definition_id(item) in specs]
-    cells = Counter(tag.spec.name for _, tag in tagged if tag.seed in (0, None) and runnable(tag.cell, settings))
+    # each claim's runnable cells among the selected items (a -k may keep some seeds of a cell only)
+    cells = Counter(name for name, _ in {(tag.spec.name, tag.cell) for _, tag in tagged if runnable(tag.cell, settings)})
     session_family = sum(cells.values())
-    family_of = {name: max(1, n if config.getoption("--correction") == "claim" else session_family)
-                 for name, n in cells.items()}
+    family_of = {tag.spec.name: max(1, cells[tag.spec.name] if config.getoption("--correction") == "claim"
+                                    else session_family) for _, tag in tagged}
     for item, tag in tagged:
         tag = dataclasses.replace(tag, family_size=family_of[tag.spec.name])
         item.stash[ITEM_TAG] = tag
@@ -430,6 +433,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else:
             errors.clear()  # pytest itself prints this one, with exit status 4
             raise pytest.UsageError(message)
+
+
+def defer(config: pytest.Config, items: list[pytest.Item], specs: dict, profile: Profile) -> None:
+    """Leave out the claims the profile defers for their cost (deselected, remembered for the
+    report), in a session of whole folders: a claim file or a -k / -m selection runs what it names."""
+    if not profile.defers or config.getoption("keyword") or config.getoption("markexpr"):
+        return
+    if any(Path(str(arg).split("::")[0]).is_file() for arg in config.args):
+        return
+    from fnmatch import fnmatch
+
+    deferred = [item for item in items if definition_id(item) in specs
+                and any(fnmatch(specs[definition_id(item)].name, p) for p in profile.defers)]
+    if not deferred:
+        return
+    config.stash[DEFERRED] = {specs[definition_id(i)].name: str(Path(str(i.fspath)).relative_to(config.rootpath))
+                              for i in deferred}
+    left = set(map(id, deferred))
+    items[:] = [item for item in items if id(item) not in left]
+    config.hook.pytest_deselected(items=deferred)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from harness.config import Profile
+from harness.models import MODELS
+from harness.norms import IMAGENET_MEAN, IMAGENET_STD, Affine
 
 # Source 000's grid: the models and datasets of its Tables 2 and 3
 SOURCE_MODELS = ("resnet18", "resnet50", "densenet121", "densenet161")
@@ -30,6 +32,18 @@ def fair_test(converged: float = 1.0, scan: bool = False, why: str = "") -> dict
     none), and scans have interior grid cells."""
     why = f"{CONVERGED_WHY} ({why or f'{converged:g} pt: the claim scale'})"
     return {"converged": converged, "why": why + (f"; {GRID_WHY}" if scan else ""), **({"grid": 5} if scan else {})}
+
+
+def pretrain_label(model: str) -> str:
+    """The weights' own normalization named by its values: "ImageNet" where they are ImageNet's,
+    else e.g. "pretrain (0.5/0.5)" (EfficientNet-Lite's [-1, 1])."""
+    own = MODELS.get(model).pretrain_norm
+    if own is None:
+        return "pretrain"
+    if own == Affine(IMAGENET_MEAN, IMAGENET_STD):
+        return "ImageNet"
+    fmt = lambda v: ",".join(f"{x:g}" for x in (v[:1] if len(set(v)) == 1 else v))  # noqa: E731
+    return f"pretrain ({fmt(own.mean)}/{fmt(own.std)})"
 
 
 def lenet_002(profile: Profile) -> dict:

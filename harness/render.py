@@ -291,7 +291,8 @@ def answer_rows(claims: list[ClaimReport], link: bool = True) -> list[list[str]]
 ANSWER_HEADERS = ["claim", "the claim (source)", "cell", "verdict", "a − b [interval], pt", "the source's number"]
 
 
-def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] = ()) -> str:
+def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] = (),
+                    deferred: list[tuple[str, str, str]] = ()) -> str:
     """summary.md: what changed since the last report (`changes`, harness.changes), the header, and
     per claim its verdicts with the numbers behind them."""
     out = ["# normclaims summary", ""]
@@ -300,6 +301,10 @@ def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] 
         out += ["## The answers", "", tabulate(answers, headers=ANSWER_HEADERS, tablefmt="github"), "",
                 "Each claim's section below gives its hypothesis, test, fair-test and domain lines, every cell's "
                 "numbers and the reason for its verdict.", ""]
+    if deferred:
+        out += ["## Not in this session", "", "Left out by the profile for their cost; each line runs the claim's "
+                "module, and the same command with --plan lists its runs and device-hours first:", ""]
+        out += [f"- `{name}`: `{run}` (cost: `{cost}`)" for name, run, cost in deferred] + [""]
     out += [*changes]
     out += [f"- **{k}**: {v}" for k, v in header.items()]
     out += ["", "## Verdicts", ""]

@@ -153,6 +153,15 @@ class Reporter:
         out_dir = Path(self.config.rootpath) / self.config.getoption("--report-dir")
         self.paths = [atomic_write(out_dir / "plan.md", self.plan_text)]
 
+    def deferred(self) -> list[tuple[str, str, str]]:
+        """(claim, the command that runs it, the command that prices it) for each claim the profile left out."""
+        from harness.plugin import DEFERRED, SETTINGS
+
+        profile = self.config.stash[SETTINGS].profile
+        return [(name, f"pytest {path} --profile {profile.deferred_to}",
+                 f"pytest {path} --profile {profile.deferred_to} --plan")
+                for name, path in sorted(self.config.stash.get(DEFERRED, {}).items())]
+
     def header(self, claims: list[ClaimReport]) -> dict:
         from harness.plugin import SETTINGS
 
@@ -193,8 +202,10 @@ class Reporter:
         drawn.finish()
         data = clean(summary_json(header, claims))
         changes = compare(previous, data)
+        data["deferred"] = [{"claim": name, "run": run, "cost": cost} for name, run, cost in self.deferred()]
         data["changes"] = changes_json(changes)  # the previous verdicts this report compared against
-        self.paths = [atomic_write(out_dir / "summary.md", render_markdown(header, claims, render_changes(changes))),
+        self.paths = [atomic_write(out_dir / "summary.md", render_markdown(header, claims, render_changes(changes),
+                                                                         self.deferred())),
                       atomic_write(out_dir / "summary.json", json.dumps(data, indent=1)),
                       write_junit(out_dir / "verdicts.xml", data)]
 
@@ -215,6 +226,8 @@ class Reporter:
                 tr.write_line(f"  {c.verdict:<12} {c.cell_id}: {c.reason}")
             if claim.skipped:
                 tr.write_line(f"  skipped: {len(claim.skipped)} cell(s), reasons in the report")
+        for name, run, _ in self.deferred():
+            tr.write_line(f"not in this session (the profile's cost): {name}: {run}")
         rows = [[name, cell, verdict, effect] for name, _, cell, verdict, effect, _ in answer_rows(self.claims, link=False)]
         if rows:  # the answers last, where the terminal leaves the reader
             tr.section("normclaims answers")

@@ -79,6 +79,15 @@ def test_the_grid_is_read_from_the_scan_runs():
     assert shortfalls(fair, "m", [run(norm=f"fixed:{m}/{s}") for m in range(5) for s in range(1, 6)]) == []
 
 
+def test_a_zero_shot_scan_is_read_from_the_evaluated_normalizations():
+    grid = [f"fixed:{m}/{s}" for m in (-3, 0, 3) for s in (0.05, 0.2, 1)]
+    zoom = [f"fixed:{m}/{s}" for m in (-0.5, 0.5, 1.5) for s in (0.2, 0.35, 0.6)]
+    reference = run(norm="pretrain")
+    reference = dataclasses.replace(reference, config=dataclasses.replace(reference.config, test_norms=tuple(grid + zoom)))
+    assert grid_side([reference]) == 3  # a 3 x 3 grid and its 3 x 3 zoom: 3 per axis, not isqrt(18)
+    assert shortfalls(FairTest(grid=5), "m", [reference]) == ["a 3 x 3 grid, a fair test needs 5 x 5"]
+
+
 def cells_with(runs_per_seed, a=(83.0, 84.0, 85.0, 86.0, 84.5), b=(80.0, 81.0, 80.5, 80.0, 81.0), fair=FAIR):
     claim = spec(fair_test=fair)
     obs = []

@@ -1,0 +1,62 @@
+"""The default profile: the claims it leaves out for their cost are deselected in a session of the
+whole folder and listed in the report with the commands that run and price them; a claim file or a
+-k selection runs what it names; claims with a sequential plan follow it."""
+import json
+
+import pytest
+
+from conftest import harness_on_path
+from harness.config import PROFILES
+
+CLAIM = '''
+import pytest
+
+from harness.observations import Arm
+
+WOBBLE = [0.8, -0.5, 0.3, -0.9, 0.4, 0.1, -0.2, 0.6]
+
+
+@pytest.mark.claim("{name}", title="a beats b", source="test", cells=(("m", "x"),), min_seeds=3, looks=(3, 5, 8))
+def test_{name}(evidence, model, dataset, seed):
+    evidence.greater(Arm.constant("a", (83 + WOBBLE[seed]) / 100), Arm.constant("b", 0.80))
+'''
+
+
+@pytest.fixture
+def catalogue(pytester, monkeypatch):
+    harness_on_path(monkeypatch)
+    (pytester.path / "claims").mkdir()
+    for name in ("plateau", "rounded_stats"):  # the default defers the scan, keeps the other
+        (pytester.path / "claims" / f"test_{name}.py").write_text(CLAIM.format(name=name))
+    return lambda *args: pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gpus=cpu", *args)
+
+
+def test_the_default_defers_the_costly_claims_and_says_how_to_run_them(catalogue, pytester):
+    result = catalogue("claims/")
+    result.assert_outcomes(passed=1, deselected=1)
+    md = (pytester.path / "reports" / "summary.md").read_text()
+    top = md.split("## Verdicts")[0]
+    assert "## Not in this session" in top
+    assert "`plateau`: `pytest claims/test_plateau.py --profile cpu` (cost: `pytest claims/test_plateau.py --profile cpu --plan`)" in top
+    data = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    assert [d["claim"] for d in data["deferred"]] == ["plateau"]
+    (cell,) = data["claims"][0]["cells"]
+    assert cell["verdict"] == "supported" and cell["sequential_family"]  # the claim's sequential plan, by default
+    assert cell["look"] is not None and len(cell["seeds"]) < 8  # decided at a look before the last
+    result.stdout.fnmatch_lines(["*not in this session*plateau*--profile cpu*"])
+
+
+@pytest.mark.parametrize("args", [("claims/test_plateau.py",), ("claims/", "-k", "plateau")])
+def test_a_named_claim_runs_under_the_default(catalogue, args):
+    catalogue(*args).assert_outcomes(passed=1)
+
+
+def test_only_the_default_defers():
+    assert PROFILES["default"].defers and PROFILES["default"].sequential
+    assert not any(p.defers for name, p in PROFILES.items() if name != "default")
+    budgets = ("epochs", "train_subset", "test_subset", "batch_size", "lenet_epochs", "lenet_train_subset", "fixres_sides")
+    assert all(getattr(PROFILES["default"], b) == getattr(PROFILES["cpu"], b) for b in budgets)  # the same fair tests
+
+
+def test_a_selection_that_keeps_some_seeds_of_a_cell_runs_them(catalogue):
+    catalogue("claims/", "--seeds", "3", "-k", "rounded_stats and (seed1 or seed2)").assert_outcomes(passed=2, deselected=4)
