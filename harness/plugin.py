@@ -444,12 +444,16 @@ def defer(config: pytest.Config, items: list[pytest.Item], specs: dict, profile:
         return
     from fnmatch import fnmatch
 
+    def what(item) -> str:  # "claim", or "claim/model-dataset" for an item of a cell
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        name = specs[definition_id(item)].name
+        return f"{name}/{params['model']}-{params['dataset']}" if {"model", "dataset"} <= set(params) else name
+
     deferred = [item for item in items if definition_id(item) in specs
-                and any(fnmatch(specs[definition_id(item)].name, p) for p in profile.defers)]
+                and any(fnmatch(specs[definition_id(item)].name, p) or fnmatch(what(item), p) for p in profile.defers)]
     if not deferred:
         return
-    config.stash[DEFERRED] = {specs[definition_id(i)].name: str(Path(str(i.fspath)).relative_to(config.rootpath))
-                              for i in deferred}
+    config.stash[DEFERRED] = {what(i): str(Path(str(i.fspath)).relative_to(config.rootpath)) for i in deferred}
     left = set(map(id, deferred))
     items[:] = [item for item in items if id(item) not in left]
     config.hook.pytest_deselected(items=deferred)
