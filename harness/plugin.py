@@ -449,14 +449,18 @@ def defer(config: pytest.Config, items: list[pytest.Item], specs: dict, profile:
         name = specs[definition_id(item)].name
         return f"{name}/{params['model']}-{params['dataset']}" if {"model", "dataset"} <= set(params) else name
 
-    deferred = [item for item in items if definition_id(item) in specs
-                and any(fnmatch(specs[definition_id(item)].name, p) or fnmatch(what(item), p) for p in profile.defers)]
+    def deferred_as(item) -> str | None:  # the claim when the profile defers it whole, else the cell, or None
+        name = specs[definition_id(item)].name
+        if any(fnmatch(name, p) for p in profile.defers):
+            return name
+        return what(item) if any(fnmatch(what(item), p) for p in profile.defers) else None
+
+    deferred = {item: key for item in items if definition_id(item) in specs and (key := deferred_as(item))}
     if not deferred:
         return
-    config.stash[DEFERRED] = {what(i): str(Path(str(i.fspath)).relative_to(config.rootpath)) for i in deferred}
-    left = set(map(id, deferred))
-    items[:] = [item for item in items if id(item) not in left]
-    config.hook.pytest_deselected(items=deferred)
+    config.stash[DEFERRED] = {key: str(Path(str(i.fspath)).relative_to(config.rootpath)) for i, key in deferred.items()}
+    items[:] = [item for item in items if item not in deferred]
+    config.hook.pytest_deselected(items=list(deferred))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -60,3 +60,11 @@ def test_only_the_default_defers():
 
 def test_a_selection_that_keeps_some_seeds_of_a_cell_runs_them(catalogue):
     catalogue("claims/", "--seeds", "3", "-k", "rounded_stats and (seed1 or seed2)").assert_outcomes(passed=2, deselected=4)
+
+
+def test_the_default_may_defer_one_cell_of_a_claim(catalogue, pytester):
+    claim = CLAIM.format(name="rounded_stats").replace('cells=(("m", "x"),)', 'cells=(("m", "x"), ("efficientnet_lite0", "mnist"))')
+    (pytester.path / "claims" / "test_rounded_stats.py").write_text(claim)
+    catalogue("claims/").assert_outcomes(passed=1, deselected=2)  # the mnist cell and the plateau claim
+    data = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    assert [d["claim"] for d in data["deferred"]] == ["plateau", "rounded_stats/efficientnet_lite0-mnist"]
