@@ -97,7 +97,9 @@ def load_previous(report_dir: Path) -> dict | None:
     return summary
 
 
-def compare(previous: dict | None, current: dict) -> Changes:
+def compare(previous: dict | None, current: dict, partial: bool = False) -> Changes:
+    """What changed from `previous` to `current`. A partial session (part of the catalogue) ran only
+    some cells: the others are not in it, not gone."""
     if previous is None:
         return Changes(previous=None)
     header = previous.get("header") if isinstance(previous.get("header"), dict) else {}
@@ -110,7 +112,7 @@ def compare(previous: dict | None, current: dict) -> Changes:
     shared = set(old_claims) & set(new_claims)
     cells = []
     for key in dict.fromkeys([*after, *before]):  # this report's order, then the gone cells
-        if key[0] not in shared:
+        if key[0] not in shared or (partial and key not in after):
             continue
         change = CellChange(*key, before.get(key), after.get(key))
         if change.what:

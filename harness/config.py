@@ -227,6 +227,15 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class Deferral:
+    """Claims (or cells) a profile leaves out: fnmatch patterns of "claim" or "claim/model-dataset"."""
+
+    patterns: tuple[str, ...]
+    why: str
+    profile: str = "cpu"  # the profile whose budget tests them
+
+
+@dataclass(frozen=True)
 class Profile:
     """A session's budget: the fields every run gets, and the budget rules claims share."""
 
@@ -249,13 +258,25 @@ class Profile:
     # FixRes sides (r, R, R close to r): train at r, test and FixRes at R (r/R = 0.57, source 004's 128 -> 224),
     # and a stage at a side close to the train side's (0.875) for 004's "no significant impact" half
     fixres_sides: tuple[int, int, int] = (64, 112, 128)
-    # claims (fnmatch patterns of their names) this profile leaves out of a session of the whole
-    # catalogue, for their cost: listed in the report with the command that runs them
-    defers: tuple[str, ...] = ()
-    deferred_to: str = "cpu"  # the profile that runs what this one defers
+    # what this profile leaves out of a session of whole folders, for its cost: listed in the report
+    # with why and the command that runs it
+    defers: tuple["Deferral", ...] = ()
     sequential: bool = False  # claims with a sequential plan follow it unless --seeds says otherwise
 
 
+# What the default leaves out, measured on 2 cores (a session of the rest takes about half an hour)
+DEFAULT_DEFERS = (
+    Deferral(("fixres_*",), "FixRes trains at 64 and 112 px: about 25 core-minutes a seed"),
+    Deferral(("init_*", "plateau", "retraining_*", "zero_shot_*"),
+             "scans and the init search: 25 to 75 runs a seed, or a 5 x 5 grid of evaluations after each"),
+    Deferral(("dataset_stats", "dataset_stats_vs_imagenet", "dataset_stats_weak", "imagenet_beats_none",
+              "pretrain_beats_none", "strong_std/lenet-*"),
+             "their 0.4-point tolerance needs longer training than 8 epochs on 2,000 images (EfficientNet-Lite0's "
+             "arms still moved +0.5 point over its last quarter, LeNet's more than 0.4): no CPU profile here is a "
+             "fair test of them", "paper"),
+    Deferral(("*/efficientnet_lite0-mnist", "rounded_stats/efficientnet_lite0-*"),
+             "a second dataset or another 8 EfficientNet-Lite0 runs, beyond the default's half hour"),
+)
 CPU = Profile(
     "cpu",
     "the offline cells as fair tests on a CPU: 8 epochs on 2,000 train / 2,000 test images, batch 128, 5 seeds",
@@ -282,7 +303,7 @@ PROFILES: dict[str, Profile] = {
             description="the offline default: the cpu profile's budgets on the claims a CPU tests in half an hour, "
                         "each claim's sequential plan; the scans, the init search, FixRes and the MNIST cells of "
                         "EfficientNet-Lite0 are left to --profile cpu",
-            defers=("fixres_*", "init_*", "plateau", "retraining_*", "zero_shot_*", "*/efficientnet_lite0-mnist"),
+            defers=DEFAULT_DEFERS,
             sequential=True,
         ),
         CPU,

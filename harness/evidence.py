@@ -13,6 +13,7 @@ import pytest
 
 from harness.config import RunRecord
 from harness.observations import Arm, DomainCheck, Extra, Heatmap, ItemTag, Observation, Table, attach
+from harness.session import PLAN_PASS
 
 # the evidence call each kind of claim takes
 CALL_OF_KIND = {"superiority": "greater", "equivalence": "equivalent", "noninferiority": "noninferior"}
@@ -37,8 +38,6 @@ class Evidence:
     def planning(self) -> bool:
         """True while the test only lists the runs it asks for (--plan's passes, the Ray backend's
         look ahead): work besides runs, such as a table read off the data, waits for the real call."""
-        from harness.plugin import PLAN_PASS
-
         return PLAN_PASS in self.item.stash
 
     def in_domain(self, name: str, holds: bool, measured: str) -> None:

@@ -7,59 +7,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness.claims import ClaimSpec, check_power, claim_from_marker, seeds_note, select_cells
-from harness.config import DEFAULT_PROFILE, PROFILES, Profile, RunRecord, get_profile
-from harness.devices import available_cores, core_share, device_for_worker, parse_gpus, visible_gpu_count
+from harness.config import Profile, RunRecord
 from harness.errors import Unavailable, UsageError
 from harness.evidence import Evidence
-from harness.files import write_problem
 from harness.observations import Cell, ItemTag, Skip, attach
+from harness.options import add_options, read_settings
+from harness.session import (AHEAD, CONFIGS, ITEM_TAG, PLAN_PASS, PLANNED, REQUESTS, SESSION, Session, Settings,
+                             active, of)
 
 log = logging.getLogger("normclaims")
 
 
-@dataclass(frozen=True)
-class Settings:
-    profile: Profile
-    seeds: int  # seeds of a fixed design (with --seeds auto: the profile's, for claims without a plan)
-    sequential: bool  # --seeds auto: claims with a sequential plan follow it, the others their planned seeds
-    devices: list[str]
-    device: str  # this process's device
-    threads: int  # intra-op threads of this process's runs: --cpu-threads, else its share of the cores
-    data_dir: Path
-    store_path: Path
-    fresh_after: float | None  # --rerun: ignore runs finished before this session
-    models: list[str] | None
-    datasets: list[str] | None
-    worker: str
-    plan: bool = False  # --plan: list what the session would train, train nothing
-    backend: str = "local"  # "local": this process (or each xdist worker) trains; "ray": Ray tasks do
-    ray_address: str | None = None  # --ray-address; None: a Ray instance on this machine
-    node_data_dir: Path | None = None  # the data dir on the Ray nodes (--ray-data-dir, else data_dir)
-
-
-SETTINGS = pytest.StashKey[Settings]()
-STORE = pytest.StashKey[object]()
-USAGE_ERRORS = pytest.StashKey[list]()  # claim pre-registration problems found while collecting
-SPECS = pytest.StashKey[dict]()  # test function's node id -> its ClaimSpec, parsed once per collection
-ITEM_TAG = pytest.StashKey[ItemTag]()  # on each claim item: its claim, cell and seed
-REQUESTS = pytest.StashKey[list]()  # --plan: the runs an item asked for, in its current pass
-PLAN_PASS = pytest.StashKey[int]()  # --plan: which of the item's two passes is running
-PLANNED = pytest.StashKey[tuple]()  # --plan: every run the item asked for, the dependent ones marked
-CONFIGS = pytest.StashKey[dict]()  # --plan: the config of each missing run the item asked for, by key
-DEFERRED = pytest.StashKey[dict]()  # claim name -> its module's path, for claims the profile leaves out
-AHEAD = pytest.StashKey[tuple]()  # --backend ray: (seeds, requests_ahead's answer) at collection, for the first submission
-BACKEND = pytest.StashKey[object]()  # --backend ray: the session's RayBackend
 WORKER_USAGE_ERROR = "normclaims_usage_error"
-MAX_SEEDS = 1000  # a bound on --seeds: each seed is a test item of every cell
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -74,185 +40,7 @@ def pytest_load_initial_conftests(early_config, parser, args: list[str]) -> None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("normclaims", "normclaims: empirical claims about image normalization")
-    group.addoption("--gpus", metavar="LIST", default=None,
-                    help="comma list of CUDA indices (among those CUDA_VISIBLE_DEVICES leaves visible) or 'cpu'; "
-                         "xdist worker gwN uses gpus[N mod len]. Default: every visible GPU, else the CPU")
-    group.addoption("--seeds", metavar="N|auto", default=None,
-                    help="run seeds 0..N-1 of every cell; 'auto': each claim's pre-registered plan (a sequential "
-                         "claim adds seeds to a cell until a boundary is crossed). Default: the profile's")
-    group.addoption("--profile", metavar="NAME", default=DEFAULT_PROFILE,
-                    help=f"budget: {', '.join(PROFILES)} (see README). Default: %(default)r")
-    group.addoption("--data-dir", metavar="DIR", default=None,
-                    help="where datasets are found, downloaded and cached. Default: $NORMCLAIMS_DATA_DIR or ~/.cache/normclaims/data")
-    group.addoption("--store", metavar="FILE", default=".normclaims/runs.sqlite",
-                    help="SQLite run store (relative to the rootdir). Default: %(default)r")
-    group.addoption("--rerun", action="store_true", default=False,
-                    help="retrain runs already in the store (their rows are replaced). Default: %(default)r")
-    group.addoption("--models", metavar="LIST", default=None,
-                    help="comma list of models replacing each claim's model axis. Default: the claim's")
-    group.addoption("--datasets", metavar="LIST", default=None,
-                    help="comma list of datasets (or folder:PATH) replacing each claim's dataset axis. Default: the claim's")
-    group.addoption("--cpu-threads", metavar="N", default=None,
-                    help="intra-op threads of each run (recorded with it; CPU results are bitwise reproducible "
-                         "at a fixed count). Default: each process's share of the cores, cores // xdist workers, "
-                         "at most $OMP_NUM_THREADS")
-    group.addoption("--compile", action="store_true", default=False,
-                    help="torch.compile each model (part of a run's identity). Default: %(default)r")
-    group.addoption("--correction", metavar="SCOPE", default="claim", choices=("claim", "session"),
-                    help="Holm adjustment across the cells of each claim, or across every cell of the session. "
-                         "Default: %(default)r")
-    group.addoption("--plan", action="store_true", default=False,
-                    help="train nothing: list per claim and cell the runs the session needs, how many are in the "
-                         "store, the device-hours of the rest and the seeds each claim needs. Default: %(default)r")
-    group.addoption("--backend", metavar="NAME", default="local",
-                    help="who trains the runs: 'local' (this process, or each xdist worker) or 'ray' (each run a Ray "
-                         "task; needs pip install -e .[ray]). Default: %(default)r")
-    group.addoption("--ray-address", metavar="auto|HOST:PORT", default=None,
-                    help="with --backend ray: the cluster to join ('auto': the one this machine belongs to). "
-                         "Default: a Ray instance started on this machine")
-    group.addoption("--ray-data-dir", metavar="DIR", default=None,
-                    help="with --backend ray: the data dir on every node. Default: the session's --data-dir")
-    group.addoption("--report-dir", metavar="DIR", default="reports",
-                    help="where summary.md and summary.json are written (relative to the rootdir). Default: %(default)r")
-
-
-def positive_int(option: str, text: str, most: int | None = None) -> int:
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise UsageError(f"{option} {text!r}: expected a positive integer") from None
-    if value < 1:
-        raise UsageError(f"{option} {value}: must be at least 1")
-    if most is not None and value > most:
-        raise UsageError(f"{option} {value}: at most {most}")
-    return value
-
-
-def usable_dir(option: str, path: Path, write: bool) -> Path:
-    """`path` is a folder or can be made one; with `write`, a file can be created in it, tried for
-    real and undone (harness.files.write_problem). Without `write` nothing is created."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{option} {path}: not a folder")
-    ancestor = path
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise UsageError(f"{option} {path}: cannot be made, {ancestor} is not a folder")
-    problem = write_problem(path) if write else None
-    if problem:
-        raise UsageError(f"{option} {path}: {problem}")
-    return path
-
-
-def usable_store(path: Path, write: bool) -> Path:
-    """The run store's file: not a folder; with `write`, its folder takes files (SQLite also writes
-    its -wal and -shm files there) and an existing store opens for writing. Whether an existing
-    store is a readable run store is RunStore's check."""
-    if path.is_dir():
-        raise UsageError(f"--store {path}: a folder, not a file")
-    usable_dir(f"--store {path}: its folder", path.parent, write)
-    if write and path.exists():
-        try:
-            open(path, "r+b").close()
-        except OSError as exc:
-            raise UsageError(f"--store {path}: cannot be opened for writing ({exc.strerror})") from None
-    return path
-
-
-def writes_paths(config: pytest.Config) -> tuple[bool, bool]:
-    """Which of its paths the session will write, as (store and data dir, report dir): those are
-    tried by writing. --collect-only writes nothing; --plan only its plan.md in the report dir (it
-    reads the store and the data dir and never creates them). Only the controller (or a session
-    without xdist) tries them, before any worker starts: workers trying the same new folder at
-    once could remove it under each other."""
-    if hasattr(config, "workerinput") or config.option.collectonly:
-        return False, False
-    return not config.getoption("--plan"), True
-
-
-def name_list(text: str | None, check) -> list[str] | None:
-    if text is None:
-        return None
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    if not names:
-        raise UsageError(f"empty list {text!r}")
-    for name in names:
-        check(name)
-    return names
-
-
-def read_settings(config: pytest.Config) -> Settings:
-    from harness.datasets import default_data_dir, get_dataset
-    from harness.models import MODELS
-
-    opt = config.getoption
-    backend, ray_address, node_data_dir = read_backend(config)
-    profile = get_profile(opt("--profile"))
-    sequential = opt("--seeds") == "auto" or (opt("--seeds") is None and profile.sequential)
-    if opt("--seeds") is None or sequential:
-        seeds = profile.seeds
-    else:
-        seeds = positive_int("--seeds", opt("--seeds"), MAX_SEEDS)
-    gpus = opt("--gpus")
-    if backend == "ray" and gpus is not None and gpus.strip().lower() != "cpu":
-        raise UsageError(f"--gpus {gpus} with --backend ray: each run asks Ray for one GPU on whichever node has one; "
-                         "leave --gpus out to use the cluster's GPUs, or pass --gpus cpu")
-    visible = 0 if gpus is not None and gpus.strip().lower() == "cpu" else visible_gpu_count()
-    devices = parse_gpus(gpus, visible)
-    workerinput = getattr(config, "workerinput", None)
-    worker = workerinput["workerid"] if workerinput else "main"
-    if opt("--cpu-threads") is not None:
-        threads = positive_int("--cpu-threads", opt("--cpu-threads"))
-    elif backend == "ray":  # one thread per run, one run per CPU: what -n (cores) does on one machine
-        threads = 1
-    else:
-        threads = core_share(available_cores(), workerinput["workercount"] if workerinput else 1,
-                             os.environ.get("OMP_NUM_THREADS"))
-    rootdir = Path(config.rootpath)
-    runs_write, report_write = writes_paths(config)
-    data_dir = Path(opt("--data-dir")).expanduser() if opt("--data-dir") else default_data_dir()
-    usable_dir("--data-dir", data_dir, runs_write)
-    store_path = usable_store((rootdir / opt("--store")).resolve(), runs_write)
-    usable_dir("--report-dir", rootdir / opt("--report-dir"), report_write)  # where harness.report writes
-    fresh_after = None
-    if opt("--rerun"):
-        fresh_after = workerinput["normclaims_session_start"] if workerinput else time.time()
-    return Settings(
-        profile=profile, seeds=seeds, sequential=sequential, devices=devices, device=device_for_worker(devices, worker),
-        threads=threads, data_dir=data_dir.resolve(), store_path=store_path,
-        fresh_after=fresh_after,
-        models=name_list(opt("--models"), MODELS.get),
-        datasets=name_list(opt("--datasets"), get_dataset),
-        worker=worker, plan=opt("--plan"),
-        backend=backend, ray_address=ray_address,
-        node_data_dir=node_data_dir or (data_dir.resolve() if backend == "ray" else None),
-    )
-
-
-def read_backend(config: pytest.Config) -> tuple[str, str | None, Path | None]:
-    """--backend, --ray-address and --ray-data-dir, checked before anything else is read."""
-    from harness.ray_backend import check_address, import_ray
-
-    opt = config.getoption
-    backend = opt("--backend")
-    if backend not in ("local", "ray"):
-        raise UsageError(f"--backend {backend!r}: expected 'local' or 'ray'")
-    if backend != "ray":
-        for option in ("--ray-address", "--ray-data-dir"):
-            if opt(option) is not None:
-                raise UsageError(f"{option} needs --backend ray")
-        return backend, None, None
-    if getattr(config.option, "numprocesses", None):
-        raise UsageError("--backend ray with -n: the Ray cluster runs the training, this process only waits for it; "
-                         "drop -n")
-    import_ray()  # not installed: a usage error saying how to install it
-    address = check_address(opt("--ray-address")) if opt("--ray-address") is not None else None
-    node_data_dir = Path(opt("--ray-data-dir")).expanduser() if opt("--ray-data-dir") else None
-    if node_data_dir is not None and not node_data_dir.is_absolute():
-        raise UsageError(f"--ray-data-dir {node_data_dir}: expected an absolute path (it is read on every node)")
-    return backend, address, node_data_dir
-
+    add_options(parser)
 
 def pytest_configure(config: pytest.Config) -> None:
     prefer_work_stealing(config)
@@ -264,11 +52,8 @@ def pytest_configure(config: pytest.Config) -> None:
         store = RunStore(settings.store_path, settings.fresh_after, settings.worker)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[SETTINGS] = settings
-    config.stash[STORE] = store
-    config.stash[USAGE_ERRORS] = []
-    config.stash[SPECS] = {}
-    config.stash[SESSION_START] = getattr(config, "workerinput", {}).get("normclaims_session_start", time.time())
+    config.stash[SESSION] = Session(settings, store, start=getattr(config, "workerinput", {}).get(
+        "normclaims_session_start", time.time()))
     if settings.backend == "ray":
         join_cluster(config, settings)
     if not hasattr(config, "workerinput"):  # only the controller sees every report
@@ -277,9 +62,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(Reporter(config), "normclaims-reporter")
         install_progress(config)
-
-
-SESSION_START = pytest.StashKey[float]()
 
 
 def join_cluster(config: pytest.Config, settings: Settings) -> None:
@@ -294,18 +76,19 @@ def join_cluster(config: pytest.Config, settings: Settings) -> None:
         backend = RayBackend.connect(settings.ray_address, settings.node_data_dir, settings.threads, config.getoption("--gpus"))
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[SETTINGS] = dataclasses.replace(settings, devices=[backend.device], device=backend.device)
+    of(config).settings = dataclasses.replace(settings, devices=[backend.device], device=backend.device)
     if settings.plan:
         backend.close(None)
         return
-    config.stash[BACKEND] = backend
+    of(config).backend = backend
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    backend = config.stash.get(BACKEND, None)
+    session = active(config)
+    backend = session.backend if session is not None else None
     if backend is None:
         return None
-    where = config.stash[SETTINGS].ray_address or "a Ray instance on this machine"
+    where = session.settings.ray_address or "a Ray instance on this machine"
     return (f"normclaims: --backend ray on {where}: {backend.slots} run(s) at once on "
             f"{'GPUs' if backend.cuda else f'CPUs, {backend.threads} thread(s) each'}; data dir on the nodes "
             f"{backend.data_dir}")
@@ -323,7 +106,7 @@ def prefer_work_stealing(config: pytest.Config) -> None:
 def pytest_configure_node(node) -> None:
     """xdist controller -> each worker: one session start, so --rerun keeps what this session trained;
     whether the controller shows progress (then the first worker enumerates the session's runs for it)."""
-    node.workerinput["normclaims_session_start"] = node.config.stash[SESSION_START]
+    node.workerinput["normclaims_session_start"] = of(node.config).start
     node.workerinput["normclaims_progress"] = node.config.pluginmanager.get_plugin("normclaims-progress") is not None
 
 
@@ -346,15 +129,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         spec = parse_claim(metafunc.definition)
     except UsageError as exc:
         # raised as a usage error once collection ends (see pytest_collection_modifyitems)
-        metafunc.config.stash[USAGE_ERRORS].append(str(exc))
+        of(metafunc.config).usage_errors.append(str(exc))
         for name in ("model,dataset", "seed"):
             if set(name.split(",")) <= set(metafunc.fixturenames):
                 metafunc.parametrize(name, [])
         return
     if spec is None:
         return
-    metafunc.config.stash[SPECS][definition_id(metafunc.definition)] = spec
-    settings = metafunc.config.stash[SETTINGS]
+    of(metafunc.config).specs[definition_id(metafunc.definition)] = spec
+    settings = of(metafunc.config).settings
     if {"model", "dataset"} <= set(metafunc.fixturenames):
         cells = select_cells(spec, settings.models, settings.datasets)
         metafunc.parametrize("model,dataset", cells, ids=[f"{m}-{short(d)}" for m, d in cells])
@@ -401,8 +184,8 @@ def runnable(cell: Cell, settings: Settings) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Check every claim's pre-registration against this session (seeds, Holm family size) before
     anything trains, and tag every claim item with its claim, cell and seed."""
-    errors, specs = config.stash[USAGE_ERRORS], config.stash[SPECS]
-    settings = config.stash[SETTINGS]
+    errors, specs = of(config).usage_errors, of(config).specs
+    settings = of(config).settings
     defer(config, items, specs, settings.profile)
     tagged = [(item, item_tag(item, specs[definition_id(item)], settings.sequential))
               for item in items if definition_id(item) in specs]
@@ -415,6 +198,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tag = dataclasses.replace(tag, family_size=family_of[tag.spec.name])
         item.stash[ITEM_TAG] = tag
         attach(item, tag)
+    items.sort(key=lambda item: cost_rank(item.stash.get(ITEM_TAG, None)))  # stable: ties keep their order
     for spec in {tag.spec.name: tag.spec for _, tag in tagged}.values():
         seeds = spec.looks[-1] if settings.sequential and spec.looks else session_seeds(spec, settings)
         try:
@@ -435,6 +219,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(message)
 
 
+def cost_rank(tag: ItemTag | None) -> int:
+    """Cells of pretrained models (the costly runs) first, so the workers do not end the session on
+    one long cell while the other waits: 0 for those, 1 for the rest."""
+    from harness.models import MODELS
+
+    model = tag.cell.get("model") if tag is not None else None
+    return 0 if model in MODELS and MODELS.get(model).pretrain_norm is not None else 1
+
+
 def defer(config: pytest.Config, items: list[pytest.Item], specs: dict, profile: Profile) -> None:
     """Leave out the claims the profile defers for their cost (deselected, remembered for the
     report), in a session of whole folders: a claim file or a -k / -m selection runs what it names."""
@@ -449,16 +242,20 @@ def defer(config: pytest.Config, items: list[pytest.Item], specs: dict, profile:
         name = specs[definition_id(item)].name
         return f"{name}/{params['model']}-{params['dataset']}" if {"model", "dataset"} <= set(params) else name
 
-    def deferred_as(item) -> str | None:  # the claim when the profile defers it whole, else the cell, or None
+    def deferred_as(item):  # (the claim when deferred whole, else the cell; its Deferral), or None
         name = specs[definition_id(item)].name
-        if any(fnmatch(name, p) for p in profile.defers):
-            return name
-        return what(item) if any(fnmatch(what(item), p) for p in profile.defers) else None
+        for rule in profile.defers:
+            if any(fnmatch(name, p) for p in rule.patterns):
+                return name, rule
+            if any(fnmatch(what(item), p) for p in rule.patterns):
+                return what(item), rule
+        return None
 
-    deferred = {item: key for item in items if definition_id(item) in specs and (key := deferred_as(item))}
+    deferred = {item: found for item in items if definition_id(item) in specs and (found := deferred_as(item))}
     if not deferred:
         return
-    config.stash[DEFERRED] = {key: str(Path(str(i.fspath)).relative_to(config.rootpath)) for i, key in deferred.items()}
+    of(config).deferred = {key: (str(Path(str(i.fspath)).relative_to(config.rootpath)), rule)
+                           for i, (key, rule) in deferred.items()}
     items[:] = [item for item in items if item not in deferred]
     config.hook.pytest_deselected(items=list(deferred))
 
@@ -469,7 +266,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
     plan (one call per seed, deciding after each look by the same rules as the report and stopping
     at the first boundary crossed), and every claim item under --plan (two passes per seed)."""
     tag = pyfuncitem.stash.get(ITEM_TAG, None)
-    plan = pyfuncitem.config.stash[SETTINGS].plan
+    plan = of(pyfuncitem.config).settings.plan
     if tag is None or not (tag.sequential or plan):
         return None
     import numpy as np
@@ -556,7 +353,7 @@ def requests_ahead(item: pytest.Function, seeds) -> tuple[tuple, dict, bool]:
     the item from being called ahead."""
     from harness.protocol import numerics_for
 
-    settings: Settings = item.config.stash[SETTINGS]
+    settings: Settings = of(item.config).settings
     tag = item.stash[ITEM_TAG]
     params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
     names = item._fixtureinfo.argnames
@@ -564,7 +361,7 @@ def requests_ahead(item: pytest.Function, seeds) -> tuple[tuple, dict, bool]:
         return (), {}, True
     scratch = PlanScratch()
     numerics = numerics_for("cuda" if settings.device.startswith("cuda") else "cpu", item.config.getoption("--compile"))
-    given = {"finetune": plan_runs(scratch, settings, item.config.stash[STORE], numerics),
+    given = {"finetune": plan_runs(scratch, settings, of(item.config).store, numerics),
              "data_dir": settings.data_dir, "profile": settings.profile, **params}
     for seed in seeds:
         def call(seed=seed):
@@ -587,7 +384,7 @@ def session_runs(items: list) -> tuple[int, int]:
     for item in items:
         seeds = tuple(item_seeds(item))
         ahead = requests_ahead(item, seeds)
-        if BACKEND in item.config.stash:
+        if of(item.config).backend is not None:
             item.stash[AHEAD] = (seeds, ahead)
         for request in ahead[0]:
             runs.setdefault(request.key, request)
@@ -600,7 +397,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     controller or (under xdist, where the controller collects nothing) on the first worker, which
     leaves them in the store for the controller. Skipped where nothing shows progress."""
     config = session.config
-    settings = config.stash.get(SETTINGS, None)
+    settings = active(config).settings if active(config) is not None else None
     if settings is None or settings.plan or config.option.collectonly:
         return
     workerinput = getattr(config, "workerinput", None)
@@ -616,7 +413,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if workerinput is not None:
         if runs > stored:
-            config.stash[STORE].note_session_plan(config.stash[SESSION_START], runs, stored)
+            of(config).store.note_session_plan(of(config).start, runs, stored)
     else:
         config.pluginmanager.get_plugin("normclaims-progress").set_total_runs(runs, stored)
 
@@ -631,10 +428,13 @@ def item_seeds(item: pytest.Function):
 def pytest_runtestloop(session: pytest.Session) -> None:
     """--backend ray: before the first item runs, submit every run the items will ask for that does
     not depend on other runs' results, in the order the items ask for them."""
-    backend = session.config.stash.get(BACKEND, None)
+    backend = of(session.config).backend if active(session.config) is not None else None
     if backend is None or session.config.option.collectonly or (
             session.testsfailed and not session.config.option.continue_on_collection_errors):
         return
+    progress = session.config.pluginmanager.get_plugin("normclaims-progress")
+    if progress is not None:  # a lost worker and its retry show where the runs do
+        backend.notify = progress.note
     started = time.perf_counter()
     waiting, submitted = submit_from(backend, [item for item in session.items if ITEM_TAG in item.stash])
 
@@ -661,7 +461,7 @@ def submit_from(backend, items: list) -> tuple[list, int]:
 
 
 def submit_ahead(item: pytest.Function, seeds) -> None:
-    backend = item.config.stash.get(BACKEND, None)
+    backend = of(item.config).backend
     if backend is not None:
         for cfg in runs_ahead(item, seeds)[0]:
             backend.submit(cfg)
@@ -671,13 +471,13 @@ def submit_ahead(item: pytest.Function, seeds) -> None:
 def pytest_testnodedown(node, error) -> None:
     message = getattr(node, "workeroutput", {}).get(WORKER_USAGE_ERROR)
     if message:
-        node.config.stash[USAGE_ERRORS].append(message)
+        of(node.config).usage_errors.append(message)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     leave_cluster(session.config)
-    errors = session.config.stash.get(USAGE_ERRORS, [])
+    errors = active(session.config).usage_errors if active(session.config) is not None else []
     if errors and not hasattr(session.config, "workerinput"):
         import sys
 
@@ -687,10 +487,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def leave_cluster(config: pytest.Config) -> None:
     """--backend ray, at the end of the session or after Ctrl-C: store what has finished, cancel the rest."""
-    backend = config.stash.get(BACKEND, None)
+    session = active(config)
+    backend = session.backend if session is not None else None
     if backend is not None:
-        del config.stash[BACKEND]
-        backend.close(config.stash[STORE])
+        session.backend = None
+        backend.close(session.store)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -706,14 +507,14 @@ def finetune(request: pytest.FixtureRequest):
     """
     from harness.protocol import numerics_for
 
-    settings: Settings = request.config.stash[SETTINGS]
-    store = request.config.stash[STORE]
+    settings: Settings = of(request.config).settings
+    store = of(request.config).store
     device_type = "cuda" if settings.device.startswith("cuda") else "cpu"
     numerics = numerics_for(device_type, request.config.getoption("--compile"))
 
     if settings.plan:
         return plan_runs(request.node, settings, store, numerics)
-    backend = request.config.stash.get(BACKEND, None)
+    backend = of(request.config).backend
 
     def run(*, model: str, dataset: str, norm: str, seed: int, **overrides) -> RunRecord:
         cfg = requested_config(settings, numerics, model=model, dataset=dataset, norm=norm, seed=seed, **overrides)
@@ -786,13 +587,13 @@ def plan_runs(item, settings: Settings, store, numerics):
 @pytest.fixture
 def data_dir(request: pytest.FixtureRequest) -> Path:
     """The session's data dir (--data-dir), for claims that read dataset statistics."""
-    return request.config.stash[SETTINGS].data_dir
+    return of(request.config).settings.data_dir
 
 
 @pytest.fixture
 def profile(request: pytest.FixtureRequest) -> Profile:
     """The session's budget profile, for claims whose recipe or grid depends on it."""
-    return request.config.stash[SETTINGS].profile
+    return of(request.config).settings.profile
 
 
 @pytest.fixture

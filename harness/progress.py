@@ -25,6 +25,7 @@ from typing import Callable
 import pytest
 
 from harness.config import RunConfig
+from harness.epochs import EpochProgress
 from harness.store import FinishedRun, ProgressRow
 
 log = logging.getLogger("normclaims")
@@ -35,24 +36,6 @@ STALE_S = 60.0  # a run whose last report is older than this says so
 
 
 # ---------------------------------------------------------------------------- on a worker
-@dataclass(frozen=True)
-class EpochProgress:
-    """One finished epoch of a run, as harness.train reports it. Its text is the log line."""
-
-    label: str
-    epoch: int
-    epochs: int
-    loss: float
-    accuracy: float | None = None  # None: the epoch was not evaluated
-    evaluated_on: str = "test"
-    images_per_s: float | None = None  # the epoch's training images per second
-
-    def __str__(self) -> str:
-        acc = f", {self.evaluated_on} acc {self.accuracy:.4f}" if self.accuracy is not None else ""
-        speed = f", {self.images_per_s:.0f} img/s" if self.images_per_s else ""
-        return f"{self.label}: epoch {self.epoch}/{self.epochs}, loss {self.loss:.4f}{acc}{speed}"
-
-
 LINE = re.compile(r"(?P<label>.+): epoch (?P<epoch>\d+)/(?P<epochs>\d+), loss (?P<loss>[^,\s]+)"
                   r"(?:, (?P<on>\w+) acc (?P<acc>[0-9.]+))?(?:, (?P<speed>[0-9.]+) img/s)?")
 
@@ -245,6 +228,10 @@ class LineOutput:
     def finished(self, line: str) -> None:
         self._emit([line])
 
+    def note(self, line: str) -> None:
+        """A line about the session (a lost worker and its retry), in order with the runs' lines."""
+        self._emit([line])
+
     def status(self, lines: list[str], now: float) -> None:
         training = len(lines) > 1  # the counts, then a line per run in training
         if self.last_status is None or not training:
@@ -324,6 +311,13 @@ class LiveOutput:
 
     def finished(self, line: str) -> None:
         self.trained = True  # in place, the area shows the counts
+
+    def note(self, line: str) -> None:
+        """A line about the session (a lost worker and its retry), printed above the area."""
+        if self.live is not None:
+            self.live.console.print(line, highlight=False)
+        else:
+            self.file.write(line + "\n")
 
     def status(self, lines: list[str], now: float) -> None:
         from rich.console import Group
@@ -490,6 +484,13 @@ class ProgressPlugin:
         tr.write_line(line)
         tr.flush()
 
+    def note(self, line: str) -> None:
+        """A line about the session for its progress output (or, before the output starts, the terminal)."""
+        if self.board is not None:
+            self.board.output.note(line)
+        else:
+            self.write_line(line)
+
     def stop(self) -> None:
         board, self.board = self.board, None
         if board is None:
@@ -549,12 +550,12 @@ def install_progress(config: pytest.Config, total_runs: int | None = None) -> Pr
     (-q), only collects, or only plans. `total_runs`: the runs the session needs, when known, for
     the runs left and an ETA by runs (else the ETA goes by test items); later with
     `plugin.set_total_runs(n)`, the plugin being `config.pluginmanager.get_plugin("normclaims-progress")`."""
-    from harness.plugin import SESSION_START, SETTINGS, STORE
+    from harness.session import of
 
     if hasattr(config, "workerinput") or (config.getoption("verbose") or 0) < 0 or config.option.collectonly:
         return None
-    if config.stash[SETTINGS].plan:
+    if of(config).settings.plan:
         return None
-    plugin = ProgressPlugin(config, config.stash[STORE], config.stash.get(SESSION_START, time.time()), total_runs)
+    plugin = ProgressPlugin(config, of(config).store, of(config).start, total_runs)
     config.pluginmanager.register(plugin, "normclaims-progress")
     return plugin

@@ -29,7 +29,8 @@ from harness.store import TrainedElsewhere
 
 log = logging.getLogger("normclaims")
 
-RETRIES = 3  # times Ray reruns a task whose worker or node died (never for an error in the run itself)
+RETRIES = 3  # times a task whose worker or node died is resubmitted (never for an error in the run itself)
+LOST = ("WorkerCrashedError", "NodeDiedError", "LocalRayletDiedError", "ObjectLostError")  # Ray's: the task was lost
 WAIT_S = 1.0  # a waiting session wakes this often: Ctrl-C is handled within it
 CONNECT_S = 5.0  # how long the head node may take to accept a connection
 INSTALL_HINT = "pip install -e .[ray] (or pip install 'ray>=2.9')"
@@ -51,20 +52,28 @@ def import_ray():
 
 
 def probe(address: str) -> None:
-    """Fail fast where no cluster answers at `address`: Ray itself waits a minute or more for one."""
-    try:
-        from ray._private.services import canonicalize_bootstrap_address  # resolves 'auto' as ray.init does
-        resolved = canonicalize_bootstrap_address(address)
-    except Exception:  # an address Ray cannot parse, or a Ray without this helper: ray.init says what is wrong
-        return
-    if resolved is None:
-        raise UsageError(f"--ray-address {address}: no Ray cluster runs on this machine (start one with 'ray start "
-                         "--head', or pass HOST:PORT of its head node)")
-    host, port = resolved.rsplit(":", 1)
+    """Fail fast where no cluster answers at `address`: Ray itself waits a minute or more for one,
+    and its own messages name flags of its CLI or the node's IP instead of what the user passed."""
+    no_cluster = (f"--ray-address {address}: no Ray cluster runs on this machine (start one with 'ray start --head', "
+                  "or pass HOST:PORT of its head node)")
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address  # finds the cluster as ray.init does
+            resolved = canonicalize_bootstrap_address(address)
+        except ConnectionError:  # Ray 2.60: its lookup raises when no cluster runs here
+            raise UsageError(no_cluster) from None
+        except Exception:  # a Ray without this helper: ray.init says what is wrong
+            return
+        if resolved is None:
+            raise UsageError(no_cluster)
+        address_to_try, shown = resolved, f"{resolved} (the cluster this machine belongs to)"
+    else:
+        address_to_try, shown = address, address  # as given: Ray would put the node's IP for 127.0.0.1
+    host, port = address_to_try.rsplit(":", 1)
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_S).close()
     except OSError as exc:
-        raise UsageError(f"--ray-address {address}: no Ray cluster answers at {resolved} ({exc.strerror or exc})") from None
+        raise UsageError(f"--ray-address {address}: no Ray cluster answers at {shown} ({exc.strerror or exc})") from None
 
 
 # ---------------------------------------------------------------------------- on a node
@@ -105,6 +114,7 @@ class Task:
     ref: object  # ray.ObjectRef of train_task's outcome
     submitted: float
     outcome: dict | Exception | None = None  # once received: train_task's dict, or what Ray raised
+    attempt: int = 0  # resubmissions after a lost worker or node
 
 
 class RayBackend:
@@ -122,6 +132,7 @@ class RayBackend:
         self.trained: set[str] = set()  # stored by this session (the report counts them as trained)
         self.timings: list[dict] = []  # per received run: submitted, started, ended, received
         self.replan: Callable[[], None] | None = None  # submits the runs that have become known
+        self.notify: Callable[[str], None] = log.warning  # a line for the session's progress output
 
     @classmethod
     def connect(cls, address: str | None, data_dir: Path, threads: int, gpus: str | None) -> "RayBackend":
@@ -160,10 +171,25 @@ class RayBackend:
         key = cfg.key()
         if key in self.pending or key in self.finished:
             return False
+        self.pending[key] = Task(cfg, self._remote(cfg), time.time())
+        return True
+
+    def _remote(self, cfg: RunConfig):
+        """Start `cfg`'s task. Ray does not retry it: a lost worker or node is retried here, where it
+        can be said (Ray's own retries are silent)."""
         options = {"num_gpus": 1, "num_cpus": 1} if cfg.device_type == "cuda" else {"num_cpus": self.threads}
-        ref = self.remote.options(**options, max_retries=RETRIES, name=cfg.label()).remote(
+        return self.remote.options(**options, max_retries=0, name=cfg.label()).remote(
             cfg.to_dict(), str(self.data_dir), self.threads)
-        self.pending[key] = Task(cfg, ref, time.time())
+
+    def _retry(self, key: str, task: Task, exc: Exception) -> bool:
+        """Resubmit a task whose worker or node was lost, saying so, while retries are left."""
+        if type(exc).__name__ not in LOST or task.attempt >= RETRIES:
+            return False
+        what = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        self.notify(f"normclaims: lost the Ray worker training {task.cfg.label()} ({what}); "
+                    f"retry {task.attempt + 1} of {RETRIES}")
+        self.pending[key] = dataclasses.replace(task, ref=self._remote(task.cfg), attempt=task.attempt + 1,
+                                                outcome=None)
         return True
 
     # ------------------------------------------------------------ waiting and storing
@@ -194,17 +220,23 @@ class RayBackend:
         ready, _ = ray.wait(list(keys), num_returns=1, timeout=timeout) if keys else ([], [])
         if ready:  # and every other one ready by now
             ready, _ = ray.wait(list(keys), num_returns=len(keys), timeout=0)
+        received = []
         for ref in ready:
-            task = self.finished[keys[ref]] = self.pending.pop(keys[ref])
+            task = self.pending.pop(keys[ref])
             try:
                 task.outcome = ray.get(ref)
-            except Exception as exc:  # the task raised, or Ray gave up on it (retries spent, cancelled)
+            except Exception as exc:  # the task raised, was lost with its worker or node, or was cancelled
+                if self._retry(keys[ref], task, exc):
+                    continue
                 task.outcome = exc
+            self.finished[keys[ref]] = task
+            received.append(ref)
+            if isinstance(task.outcome, Exception):
                 continue
             self.timings.append({"submitted": task.submitted, "started": task.outcome["started"],
                                  "ended": task.outcome["ended"], "received": time.time()})
             log.info("finished %s on %s", task.cfg.label(), task.outcome["worker"])
-        stored = [self._store(store, keys[ref]) for ref in ready if keys[ref] != keep]
+        stored = [self._store(store, keys[ref]) for ref in received if keys[ref] != keep]
         if any(stored) and replan and self.replan is not None and len(self.pending) < self.slots:
             self.replan()
 

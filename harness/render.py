@@ -18,8 +18,8 @@ from harness.verdicts import CellResult, count_line
 @dataclass(frozen=True)
 class Cost:
     runs: int
-    trained: int  # this session
-    cached: int  # from the store
+    trained: int  # rows written this session (by whichever claim asked first)
+    cached: int  # from earlier sessions
     device_seconds: float
 
 
@@ -292,7 +292,7 @@ ANSWER_HEADERS = ["claim", "the claim (source)", "cell", "verdict", "a − b [in
 
 
 def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] = (),
-                    deferred: list[tuple[str, str, str]] = ()) -> str:
+                    deferred: list[tuple[str, str, str, str]] = ()) -> str:
     """summary.md: what changed since the last report (`changes`, harness.changes), the header, and
     per claim its verdicts with the numbers behind them."""
     out = ["# normclaims summary", ""]
@@ -302,9 +302,9 @@ def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] 
                 "Each claim's section below gives its hypothesis, test, fair-test and domain lines, every cell's "
                 "numbers and the reason for its verdict.", ""]
     if deferred:
-        out += ["## Not in this session", "", "Left out by the profile for their cost; each line runs the claim's "
-                "module, and the same command with --plan lists its runs and device-hours first:", ""]
-        out += [f"- `{name}`: `{run}` (cost: `{cost}`)" for name, run, cost in deferred] + [""]
+        out += ["## Not in this session", "", "Left out by the profile, each for the reason given; each command runs "
+                "the claim's module, and with --plan lists its runs and device-hours first:", ""]
+        out += [f"- `{name}`: {why}. `{run}` (cost: `{cost}`)" for name, why, run, cost in deferred] + [""]
     out += [*changes]
     out += [f"- **{k}**: {v}" for k, v in header.items()]
     out += ["", "## Verdicts", ""]
@@ -358,8 +358,9 @@ def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] 
             out += ["", "Errors:", ""]
             out += [f"- {cell}: {reason}" for cell, reason in claim.errors.items()]
         cost = claim.cost
-        out += ["", f"Compute: {cost.runs} runs ({cost.trained} trained this session, {cost.cached} from the store), "
-                    f"{cost.device_seconds:.0f} device-seconds in total."]
+        out += ["", f"Compute: {cost.runs} runs ({cost.trained} trained this session, {cost.cached} from earlier "
+                    f"sessions), {cost.device_seconds:.0f} device-seconds in total (a run shared with other claims counts "
+                    f"in each; the header counts it once)."]
     out.append("")
     return "\n".join(out)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from tabulate import tabulate
 
+from harness.session import of as session_of
 from harness.claims import ClaimSpec
 from harness.files import atomic_file
 from harness.observations import Cell, Extra, ItemTag, Observation, read_report
@@ -36,6 +37,12 @@ def budget_regime(claims: list[ClaimReport]) -> str:
 
 def all_runs(claims: list[ClaimReport]):
     return {r.key: r for cl in claims for c in cl.cells for r in c.runs}.values()
+
+
+def compute_line(cost: Cost) -> str:
+    """The session's compute, each run counted once however many claims share it."""
+    return (f"{cost.runs} runs, {cost.trained} trained this session, {cost.cached} from earlier sessions; "
+            f"{cost.device_seconds:.0f} device-seconds")
 
 
 def thread_counts(claims: list[ClaimReport]) -> str:
@@ -57,6 +64,7 @@ class Reporter:
         self.paths: list[Path] = []
         self.requests: list[tuple[str, str, object]] = []  # --plan: (claim, cell id, RunRequest)
         self.plan_text: str | None = None
+        self.partial: str | None = None  # why the session ran part of the catalogue (harness.report.partial_session)
 
     # ------------------------------------------------------------ collecting
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -92,15 +100,14 @@ class Reporter:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.specs:
             return  # no claim ran (e.g. the harness's own tests): leave the report alone
-        from harness.plugin import SETTINGS
         from harness.verdicts import decide, group_cells
 
-        if self.config.stash[SETTINGS].plan:
+        if session_of(self.config).settings.plan:
             self.write_plan()
             return
 
         grouped = group_cells(list(self.observations.values()), self.specs)
-        profile_seeds = self.config.stash[SETTINGS].profile.seeds
+        profile_seeds = session_of(self.config).settings.profile.seeds
         for cells in grouped.values():
             for c in cells:
                 tag = self.tags.get((c.spec.name, c.cell))
@@ -121,21 +128,29 @@ class Reporter:
                 spec=self.specs[name], cells=cells,
                 skipped={k: v for k, v in self.skipped[name].items() if k.id not in decided},
                 errors=dict(self.errors[name]), extras=list(self.extras[name].values()),
-                cost=Cost(runs=len(runs), trained=sum(not r.cached for r in runs), cached=sum(r.cached for r in runs),
-                          device_seconds=sum(r.result.wall_s for r in runs if r.result)),
+                cost=self.cost(runs),
             ))
         self.claims = claims
+        self.partial = partial_session(self.config, session, exitstatus)
         self.write(self.header(claims), claims)
         if any(c.verdict == "refuted" for claim in claims for c in claim.cells) and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a refuted claim fails the session
+
+    def cost(self, runs) -> Cost:
+        """The compute behind `runs`: a run counts as trained this session when its row was written
+        after the session started, whichever claim or backend asked first, so a run shared by several
+        claims counts the same in each, locally and on Ray."""
+        start = session_of(self.config).start
+        runs = list(runs)
+        trained = sum(start is not None and r.finished is not None and r.finished >= start for r in runs)
+        return Cost(runs=len(runs), trained=trained, cached=len(runs) - trained,
+                    device_seconds=sum(r.result.wall_s for r in runs if r.result))
 
     def write_plan(self) -> None:
         """--plan: the runs per claim and cell, their cost and the seeds each claim needs."""
         from harness.plan import group_requests, render_plan, seeds_for_claim
         from harness.verdicts import observation_diffs
-        from harness.plugin import SETTINGS, STORE
-
-        settings = self.config.stash[SETTINGS]
+        settings = session_of(self.config).settings
         by_cell: dict[tuple, list] = defaultdict(list)
         for obs in {(o.claim, o.cell, o.seed): o for o in self.observations.values()}.values():
             if not obs.failures():
@@ -147,25 +162,23 @@ class Reporter:
         seeds_text = "auto (each claim's plan)" if settings.sequential else settings.seeds
         header = (f"Profile {settings.profile.name} ({settings.profile.description}); seeds {seeds_text}; "
                   f"store {settings.store_path}; nothing was trained.")
-        self.plan_text = render_plan(header, group_requests(self.requests), self.config.stash[STORE].measured_rates(),
+        self.plan_text = render_plan(header, group_requests(self.requests), session_of(self.config).store.measured_rates(),
                                      seeds, {claim: {c.id: r for c, r in by_cell.items()}
                                              for claim, by_cell in self.skipped.items()})
         out_dir = Path(self.config.rootpath) / self.config.getoption("--report-dir")
         self.paths = [atomic_write(out_dir / "plan.md", self.plan_text)]
 
-    def deferred(self) -> list[tuple[str, str, str]]:
-        """(claim, the command that runs it, the command that prices it) for each claim the profile left out."""
-        from harness.plugin import DEFERRED, SETTINGS
-
-        profile = self.config.stash[SETTINGS].profile
-        return [(name, f"pytest {path} --profile {profile.deferred_to}",
-                 f"pytest {path} --profile {profile.deferred_to} --plan")
-                for name, path in sorted(self.config.stash.get(DEFERRED, {}).items())]
+    def deferred(self) -> list[tuple[str, str, str, str]]:
+        """(claim or claim/cell, why, the command that runs it, the one that prices it) for what the
+        profile left out."""
+        out = []
+        for name, (path, rule) in sorted(session_of(self.config).deferred.items()):
+            run = f"pytest {path} --profile {rule.profile}"
+            out.append((name, rule.why, run, f"{run} --plan"))
+        return out
 
     def header(self, claims: list[ClaimReport]) -> dict:
-        from harness.plugin import SETTINGS
-
-        settings = self.config.stash[SETTINGS]
+        settings = session_of(self.config).settings
         run_devices = sorted({r.result.device for r in all_runs(claims) if r.ok})
         return {
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -176,6 +189,7 @@ class Reporter:
             "devices": ", ".join(run_devices) or ", ".join(settings.devices),
             # a run's numbers depend on its thread count (recorded per run, not part of its identity)
             "threads per run": thread_counts(claims),
+            "compute": compute_line(self.cost(all_runs(claims))),
             "profile": f"{settings.profile.name} ({settings.profile.description})",
             "budget": budget_regime(claims),
             "seeds": settings.seeds,
@@ -192,19 +206,23 @@ class Reporter:
         from harness.junit import write_junit
         from harness.render import render_markdown, summary_json
 
-        out_dir = Path(self.config.rootpath) / self.config.getoption("--report-dir")
+        full_dir = Path(self.config.rootpath) / self.config.getoption("--report-dir")
+        # a session of part of the catalogue writes beside the full report, never over it
+        out_dir = full_dir / PARTIAL_DIR if self.partial else full_dir
         out_dir.mkdir(parents=True, exist_ok=True)
-        previous = load_previous(out_dir)  # read before this session's summary.json replaces it
+        previous = load_previous(full_dir)  # the full report's, read before this session's replaces it
         drawn = FigureCache(out_dir)
         for claim in claims:
             claim.figures = draw_figures(claim, out_dir, drawn)
             claim.tables = extra_tables(claim.extras)
         drawn.finish()
         data = clean(summary_json(header, claims))
-        changes = compare(previous, data)
-        data["deferred"] = [{"claim": name, "run": run, "cost": cost} for name, run, cost in self.deferred()]
+        changes = compare(previous, data, partial=bool(self.partial))
+        data["deferred"] = [{"claim": name, "why": why, "run": run, "cost": cost} for name, why, run, cost in self.deferred()]
         data["changes"] = changes_json(changes)  # the previous verdicts this report compared against
-        self.paths = [atomic_write(out_dir / "summary.md", render_markdown(header, claims, render_changes(changes),
+        note = ([f"> A partial session ({self.partial}): this report holds only the cells it ran. The full report "
+                 f"stays in `{full_dir.name}/summary.md`; the changes below are against it.", ""] if self.partial else [])
+        self.paths = [atomic_write(out_dir / "summary.md", render_markdown(header, claims, note + render_changes(changes),
                                                                          self.deferred())),
                       atomic_write(out_dir / "summary.json", json.dumps(data, indent=1)),
                       write_junit(out_dir / "verdicts.xml", data)]
@@ -226,8 +244,8 @@ class Reporter:
                 tr.write_line(f"  {c.verdict:<12} {c.cell_id}: {c.reason}")
             if claim.skipped:
                 tr.write_line(f"  skipped: {len(claim.skipped)} cell(s), reasons in the report")
-        for name, run, _ in self.deferred():
-            tr.write_line(f"not in this session (the profile's cost): {name}: {run}")
+        for name, why, run, _ in self.deferred():
+            tr.write_line(f"not in this session: {name} ({why}): {run}")
         rows = [[name, cell, verdict, effect] for name, _, cell, verdict, effect, _ in answer_rows(self.claims, link=False)]
         if rows:  # the answers last, where the terminal leaves the reader
             tr.section("normclaims answers")
@@ -235,6 +253,24 @@ class Reporter:
                 tr.write_line(line)
         for path in self.paths:
             tr.write_line(f"report: {path}")
+
+
+PARTIAL_DIR = "partial"  # under the report dir: the report of a session of part of the catalogue
+
+
+def partial_session(config: pytest.Config, session: pytest.Session, exitstatus: int) -> str | None:
+    """Why this session ran only part of what its command line covers (None: it ran all of it):
+    interrupted (Ctrl-C, -x, a crash), or a selection narrower than whole folders (a file or test
+    named, -k, -m, --models, --datasets)."""
+    if exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
+        return "interrupted"
+    if config.getoption("keyword") or config.getoption("markexpr"):
+        return "selected with -k or -m"
+    if config.getoption("--models") or config.getoption("--datasets"):
+        return "--models or --datasets"
+    if any("::" in str(arg) or Path(str(arg)).is_file() for arg in config.args):
+        return "named files or tests"
+    return None
 
 
 class FigureCache:

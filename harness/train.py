@@ -26,7 +26,7 @@ from harness.devices import enter_device
 from harness.errors import RunFailed, UsageError
 from harness.models import MODELS
 from harness.norms import NormContext, describe, make_normalizer, resolve
-from harness.progress import EpochProgress
+from harness.epochs import EpochProgress
 from harness.protocol import STALE_BN_LIMIT, stale_bn_fraction
 
 EVAL_BATCH = 500  # evaluation and BN re-estimation batch: no gradients, so larger than training's

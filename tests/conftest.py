@@ -42,3 +42,14 @@ def network(monkeypatch):
 def pytest_configure(config):
     # the suite runs beside its own xdist workers and nested sessions: one intra-op thread each
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def latest_report(reports: Path) -> Path:
+    """The folder with the last session's report: the report dir itself, or its partial/ folder after
+    a session of part of the catalogue (a file named, -k), whichever summary.json is newer."""
+    partial = reports / "partial"
+    if (partial / "summary.json").exists() and (not (reports / "summary.json").exists() or
+                                                (partial / "summary.json").stat().st_mtime_ns
+                                                >= (reports / "summary.json").stat().st_mtime_ns):
+        return partial
+    return reports

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from catalogue import SHIPPED_CLAIM_MODULES, shipped_claim_files
-from conftest import FASHION_TINY, ROOT
+from conftest import FASHION_TINY, ROOT, latest_report
 
 
 def claim_marks(marks) -> list:
@@ -72,7 +72,8 @@ def smoke_session(tmp_path_factory, worker_id):
                                                   "output": proc.stdout[-3000:] + proc.stderr[-3000:]}))
     done = json.loads((tmp / "done").read_text())
     assert done["returncode"] in (0, 1), done["output"]
-    return tmp / "reports", json.loads((tmp / "reports" / "summary.json").read_text())
+    reports = latest_report(tmp / "reports")  # the shipped files, named: a partial session
+    return reports, json.loads((reports / "summary.json").read_text())
 
 
 def test_every_claim_gives_verdicts_offline(smoke_session):
@@ -151,7 +152,7 @@ def test_a_new_claim_file_is_all_it_takes(tmp_path):
                            "--seeds=2", "--gpus=cpu", "-k", "my_new_claim"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
-    data = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    data = json.loads((latest_report(tmp_path / "reports") / "summary.json").read_text())
     assert [c["name"] for c in data["claims"]] == ["my_new_claim"]
     assert data["claims"][0]["cells"][0]["seeds"] == [0, 1]
 

@@ -37,13 +37,14 @@ def test_the_default_defers_the_costly_claims_and_says_how_to_run_them(catalogue
     md = (pytester.path / "reports" / "summary.md").read_text()
     top = md.split("## Verdicts")[0]
     assert "## Not in this session" in top
-    assert "`plateau`: `pytest claims/test_plateau.py --profile cpu` (cost: `pytest claims/test_plateau.py --profile cpu --plan`)" in top
+    assert ("`plateau`: scans and the init search: 25 to 75 runs a seed, or a 5 x 5 grid of evaluations after each. "
+            "`pytest claims/test_plateau.py --profile cpu` (cost: `pytest claims/test_plateau.py --profile cpu --plan`)") in top
     data = json.loads((pytester.path / "reports" / "summary.json").read_text())
     assert [d["claim"] for d in data["deferred"]] == ["plateau"]
     (cell,) = data["claims"][0]["cells"]
     assert cell["verdict"] == "supported" and cell["sequential_family"]  # the claim's sequential plan, by default
     assert cell["look"] is not None and len(cell["seeds"]) < 8  # decided at a look before the last
-    result.stdout.fnmatch_lines(["*not in this session*plateau*--profile cpu*"])
+    result.stdout.fnmatch_lines(["*not in this session: plateau (scans*--profile cpu*"])
 
 
 @pytest.mark.parametrize("args", [("claims/test_plateau.py",), ("claims/", "-k", "plateau")])

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FASHION_TINY, ROOT, harness_on_path
+from conftest import FASHION_TINY, ROOT, harness_on_path, latest_report
 
 CONFTEST = ""  # the installed harness registers its plugin through its pytest11 entry point
 
@@ -42,7 +42,7 @@ def project(pytester, tmp_path_factory, monkeypatch):
 
 
 def summary(pytester) -> dict:
-    return json.loads((pytester.path / "reports" / "summary.json").read_text())
+    return json.loads((latest_report(pytester.path / "reports") / "summary.json").read_text())
 
 
 def threads(run: dict) -> int:
@@ -259,7 +259,7 @@ def test_unavailable_data_skips_the_cell_with_a_reason(project, pytester, monkey
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
     result = project("--seeds", "2", "-k", "offline")
     result.assert_outcomes(skipped=2)
-    md = (pytester.path / "reports" / "summary.md").read_text()
+    md = (latest_report(pytester.path / "reports") / "summary.md").read_text()
     assert "Skipped cells:" in md and "efficientnet_lite0-cifar10: CIFAR10 not found and its download failed" in md
 
 
@@ -384,7 +384,7 @@ def test_more_seeds_than_planned_are_exploratory(project, pytester):
     project("--seeds", "4", "-k", "backwards").assert_outcomes(passed=4)
     cell = summary(pytester)["claims"][0]["cells"][0]
     assert cell["exploratory"] and "exploratory: 4 seeds" in cell["reason"]
-    assert "(exploratory)" in (pytester.path / "reports" / "summary.md").read_text()
+    assert "(exploratory)" in (latest_report(pytester.path / "reports") / "summary.md").read_text()
 
 
 DEPENDENT_CLAIM = f'''

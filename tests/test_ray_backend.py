@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import harness_on_path
+from conftest import harness_on_path, latest_report
 from test_plugin import DEPENDENT_CLAIM, TINY_CLAIM  # the same claims as the local plugin tests
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
@@ -53,7 +53,7 @@ def project(pytester, tmp_path_factory, monkeypatch):
 
 
 def summary(pytester) -> dict:
-    return json.loads((pytester.path / "reports" / "summary.json").read_text())
+    return json.loads((latest_report(pytester.path / "reports") / "summary.json").read_text())
 
 
 def rows(store: Path) -> list[tuple]:
@@ -170,6 +170,7 @@ def test_a_node_killed_mid_run_has_its_run_retried_elsewhere(project, pytester, 
     stored = rows(pytester.path / "kill.sqlite")
     assert len(stored) == 10 and {s for _, s in stored} == {"ok"}
     assert summary(pytester)["claims"][0]["cost"]["trained"] == 10
+    assert "normclaims: lost the Ray worker training" in out and "retry 1 of 3" in out, out[-3000:]  # said, once
 
 
 def test_ctrl_c_stores_what_finished_and_a_restart_trains_the_rest(project, pytester, cluster):
@@ -215,7 +216,7 @@ def test_plan_with_the_ray_backend_starts_no_ray(project, pytester):
     (["--backend", "ray", "-n", "2"], "--backend ray with -n"),
     (["--backend", "ray", "--gpus", "0"], "--gpus 0 with --backend ray"),
     (["--backend", "ray", "--ray-data-dir", "data"], "--ray-data-dir data: expected an absolute path"),
-    (["--backend", "ray", "--ray-address", "127.0.0.1:1"], "no Ray cluster answers at"),
+    (["--backend", "ray", "--ray-address", "127.0.0.1:1"], "no Ray cluster answers at 127.0.0.1:1 ("),  # as given
 ])
 def test_bad_backend_options_are_one_line_usage_errors(project, pytester, args, message):
     result = project(*args)
@@ -238,3 +239,23 @@ def test_without_ray_installed_the_error_says_how_to_install_it(project, pyteste
     errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
     assert errors == ["ERROR: --backend ray needs Ray, which is not installed: pip install -e .[ray] "
                       "(or pip install 'ray>=2.9')"]
+
+
+def test_auto_without_a_cluster_is_the_harness_s_own_line(monkeypatch):
+    """Ray 2.60's lookup raises ConnectionError with advice about its CLI flags; the user passed
+    --ray-address auto. (Stood in for: on this machine other tests' clusters may be running.)"""
+    import ray._private.services as services
+
+    from harness.errors import UsageError
+    from harness.ray_backend import probe
+
+    def no_cluster(address):
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to by "
+                              "setting `--address` flag or `RAY_ADDRESS` environment variable.")
+
+    monkeypatch.setattr(services, "canonicalize_bootstrap_address", no_cluster)
+    with pytest.raises(UsageError, match=r"^--ray-address auto: no Ray cluster runs on this machine \(start one"):
+        probe("auto")
+    monkeypatch.setattr(services, "canonicalize_bootstrap_address", lambda address: None)  # older Rays
+    with pytest.raises(UsageError, match="--ray-address auto: no Ray cluster runs on this machine"):
+        probe("auto")

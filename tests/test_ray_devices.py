@@ -28,7 +28,14 @@ class FakeRemote:
         return self
 
     def remote(self, *args):
-        return SimpleNamespace(args=args)
+        return Ref(args)
+
+
+class Ref:
+    """A task's object ref: hashable, as Ray's are."""
+
+    def __init__(self, args):
+        self.args = args
 
 
 class FakeRay:
@@ -77,7 +84,7 @@ def test_a_gpu_run_asks_for_one_gpu_and_a_cpu_run_for_its_threads(monkeypatch, t
     assert backend.submit(cfg("cuda")) and backend.submit(cfg("cpu"))
     assert not backend.submit(cfg("cuda"))  # already queued: not submitted twice
     gpu, cpu = fake.remote_fn.submitted
-    assert (gpu["num_gpus"], gpu["num_cpus"], gpu["max_retries"]) == (1, 1, RETRIES)
+    assert (gpu["num_gpus"], gpu["num_cpus"], gpu["max_retries"]) == (1, 1, 0)  # retried by the backend, aloud
     assert "num_gpus" not in cpu and cpu["num_cpus"] == 3
 
 
@@ -106,3 +113,41 @@ def test_on_its_node_a_run_trains_on_the_device_ray_gave_it(monkeypatch, tmp_pat
     outcome = train_task(c.to_dict(), str(tmp_path), 2)
     assert seen == {"device": device, "threads": 2, "data_dir": tmp_path, "key": c.key()}
     assert outcome["worker"] == "ray:01234567" and outcome["result"]["accuracy"] == 0.5
+
+
+class WorkerCrashedError(Exception):
+    """Stands in for ray.exceptions.WorkerCrashedError (matched by name, as the backend does)."""
+
+
+def test_a_lost_worker_is_retried_with_a_line_saying_so(monkeypatch, tmp_path):
+    backend, fake = connect(monkeypatch, tmp_path, [{"CPU": 2}])
+    lines = []
+    backend.notify = lines.append
+    outcomes = iter([WorkerCrashedError("the worker died unexpectedly")] * (RETRIES + 1))
+
+    def get(ref):
+        raise next(outcomes)
+
+    fake.wait = lambda refs, num_returns, timeout: (list(refs), [])
+    fake.get = get
+    c = cfg("cpu")
+    backend.submit(c)
+    for attempt in range(1, RETRIES + 1):
+        backend._collect(None, keep=c.key(), timeout=0)
+        assert c.key() in backend.pending and len(fake.remote_fn.submitted) == attempt + 1  # resubmitted
+        assert lines[-1].endswith(f"retry {attempt} of {RETRIES}") and c.label() in lines[-1]
+        assert "the worker died unexpectedly" in lines[-1]
+    backend._collect(None, keep=c.key(), timeout=0)
+    assert isinstance(backend.finished[c.key()].outcome, WorkerCrashedError)  # retries spent: the item fails
+    assert len(lines) == RETRIES
+
+
+def test_an_error_in_the_run_itself_is_not_retried(monkeypatch, tmp_path):
+    backend, fake = connect(monkeypatch, tmp_path, [{"CPU": 2}])
+    backend.notify = pytest.fail
+    fake.wait = lambda refs, num_returns, timeout: (list(refs), [])
+    fake.get = lambda ref: (_ for _ in ()).throw(ValueError("a bug on the node"))
+    c = cfg("cpu")
+    backend.submit(c)
+    backend._collect(None, keep=c.key(), timeout=0)
+    assert isinstance(backend.finished[c.key()].outcome, ValueError) and len(fake.remote_fn.submitted) == 1

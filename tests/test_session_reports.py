@@ -65,3 +65,29 @@ def test_the_answers_come_first(session, pytester):
     assert "+3." in answers and "-3." in answers  # each cell's effect with its interval
     tail = result.stdout.str().split("normclaims answers")[1]
     assert "up-x" in tail and "down-x" in tail and "refuted" in tail  # the terminal's last lines too
+
+
+INTERRUPTIBLE = CONSTANT_CLAIM.replace('''def test_fixed(evidence, model, dataset, seed):
+''', '''def test_fixed(evidence, model, dataset, seed):
+    import os
+
+    if os.environ.get("INTERRUPT_AT_SEED") == str(seed) and model == "down" and not evidence.planning:
+        raise KeyboardInterrupt  # as Ctrl-C does, mid-session (not while the session counts its runs)
+''')
+
+
+def test_a_partial_or_interrupted_session_never_replaces_the_full_report(pytester, monkeypatch):
+    pytester.makepyfile(test_fixed_claim=INTERRUPTIBLE)
+    harness_on_path(monkeypatch)
+    run = lambda *args: pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gpus=cpu", "--seeds", "5", *args)  # noqa: E731
+    run().assert_outcomes(passed=10)
+    reports = pytester.path / "reports"
+    full = {name: (reports / name).read_bytes() for name in ("summary.md", "summary.json", "verdicts.xml")}
+    run("-k", "up")
+    partial = (reports / "partial" / "summary.md").read_text()
+    assert "A partial session (selected with -k or -m)" in partial and "up-x" in partial and "down-x" not in partial
+    monkeypatch.setenv("INTERRUPT_AT_SEED", "2")
+    result = run("-p", "no:xdist")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert "A partial session (interrupted)" in (reports / "partial" / "summary.md").read_text()
+    assert {name: (reports / name).read_bytes() for name in full} == full  # the full report, untouched
