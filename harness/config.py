@@ -300,9 +300,8 @@ PROFILES: dict[str, Profile] = {
         ),
         dataclasses.replace(
             CPU, name="default",
-            description="the offline default: the cpu profile's budgets on the claims a CPU tests in half an hour, "
-                        "each claim's sequential plan; the scans, the init search, FixRes and the MNIST cells of "
-                        "EfficientNet-Lite0 are left to --profile cpu",
+            description="the offline default: the cpu profile's budgets on the claims a CPU tests as fair tests in "
+                        "half an hour, each claim's sequential plan; what it leaves out is listed with why",
             defers=DEFAULT_DEFERS,
             sequential=True,
         ),

@@ -26,6 +26,7 @@ log = logging.getLogger("normclaims")
 
 
 WORKER_USAGE_ERROR = "normclaims_usage_error"
+WORKER_DEFERRED = "normclaims_deferred"  # a worker's deferred claims, for the controller's report (it collects none)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -256,6 +257,9 @@ def defer(config: pytest.Config, items: list[pytest.Item], specs: dict, profile:
         return
     of(config).deferred = {key: (str(Path(str(i.fspath)).relative_to(config.rootpath)), rule)
                            for i, (key, rule) in deferred.items()}
+    if hasattr(config, "workerinput"):
+        config.workeroutput[WORKER_DEFERRED] = {key: (path, list(rule.patterns), rule.why, rule.profile)
+                                                for key, (path, rule) in of(config).deferred.items()}
     items[:] = [item for item in items if item not in deferred]
     config.hook.pytest_deselected(items=list(deferred))
 
@@ -472,6 +476,10 @@ def pytest_testnodedown(node, error) -> None:
     message = getattr(node, "workeroutput", {}).get(WORKER_USAGE_ERROR)
     if message:
         of(node.config).usage_errors.append(message)
+    from harness.config import Deferral
+
+    for key, (path, patterns, why, profile) in getattr(node, "workeroutput", {}).get(WORKER_DEFERRED, {}).items():
+        of(node.config).deferred[key] = (path, Deferral(tuple(patterns), why, profile))
 
 
 @pytest.hookimpl(tryfirst=True)

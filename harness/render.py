@@ -304,7 +304,14 @@ def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] 
     if deferred:
         out += ["## Not in this session", "", "Left out by the profile, each for the reason given; each command runs "
                 "the claim's module, and with --plan lists its runs and device-hours first:", ""]
-        out += [f"- `{name}`: {why}. `{run}` (cost: `{cost}`)" for name, why, run, cost in deferred] + [""]
+        groups: dict[str, list] = {}
+        for name, why, run, cost in deferred:
+            groups.setdefault(why, []).append((name, run, cost))
+        for why, rows in groups.items():
+            names = ", ".join(f"`{name}`" for name, _, _ in rows)
+            runs = "; ".join(f"`{run}` (cost: `{cost}`)" for run, cost in dict.fromkeys((r, c) for _, r, c in rows))
+            out.append(f"- {names}: {why}. Run: {runs}")
+        out.append("")
     out += [*changes]
     out += [f"- **{k}**: {v}" for k, v in header.items()]
     out += ["", "## Verdicts", ""]

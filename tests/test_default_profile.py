@@ -37,14 +37,21 @@ def test_the_default_defers_the_costly_claims_and_says_how_to_run_them(catalogue
     md = (pytester.path / "reports" / "summary.md").read_text()
     top = md.split("## Verdicts")[0]
     assert "## Not in this session" in top
-    assert ("`plateau`: scans and the init search: 25 to 75 runs a seed, or a 5 x 5 grid of evaluations after each. "
-            "`pytest claims/test_plateau.py --profile cpu` (cost: `pytest claims/test_plateau.py --profile cpu --plan`)") in top
+    assert ("- `plateau`: scans and the init search: 25 to 75 runs a seed, or a 5 x 5 grid of evaluations after each. "
+            "Run: `pytest claims/test_plateau.py --profile cpu` (cost: `pytest claims/test_plateau.py --profile cpu --plan`)"
+            ) in top
     data = json.loads((pytester.path / "reports" / "summary.json").read_text())
     assert [d["claim"] for d in data["deferred"]] == ["plateau"]
     (cell,) = data["claims"][0]["cells"]
     assert cell["verdict"] == "supported" and cell["sequential_family"]  # the claim's sequential plan, by default
     assert cell["look"] is not None and len(cell["seeds"]) < 8  # decided at a look before the last
     result.stdout.fnmatch_lines(["*not in this session: plateau (scans*--profile cpu*"])
+
+
+def test_the_deferred_claims_reach_the_report_under_xdist(catalogue, pytester):
+    catalogue("claims/", "-n", "2").assert_outcomes(passed=1)  # the controller collects nothing itself
+    data = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    assert [d["claim"] for d in data["deferred"]] == ["plateau"] and "scans" in data["deferred"][0]["why"]
 
 
 @pytest.mark.parametrize("args", [("claims/test_plateau.py",), ("claims/", "-k", "plateau")])

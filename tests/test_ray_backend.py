@@ -259,3 +259,30 @@ def test_auto_without_a_cluster_is_the_harness_s_own_line(monkeypatch):
     monkeypatch.setattr(services, "canonicalize_bootstrap_address", lambda address: None)  # older Rays
     with pytest.raises(UsageError, match="--ray-address auto: no Ray cluster runs on this machine"):
         probe("auto")
+
+
+SHARED_CLAIMS = TINY_CLAIM + '''
+
+@pytest.mark.claim("tiny_again", title="the same runs, another claim", source="test fixture",
+                   cells=(("lenet", "folder:{folder}"),), alpha=0.05, min_seeds=2)
+def test_tiny_again(finetune, evidence, model, dataset, seed):
+    a = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, batch_size=32)
+    b = finetune(model=model, dataset=dataset, norm="none", seed=seed, batch_size=32)
+    evidence.greater(a, b)
+'''
+
+
+def test_runs_shared_by_two_claims_count_alike_on_ray_and_locally(project, pytester, cluster):
+    from conftest import FASHION_TINY
+
+    pytester.makepyfile(test_tiny_claim=SHARED_CLAIMS.replace("{folder}", str(FASHION_TINY)))
+    project("--seeds", "2", "--store", "local.sqlite", "--cpu-threads", "1").assert_outcomes(passed=4)
+    local = summary(pytester)
+    project("--seeds", "2", "--store", "ray.sqlite", "--backend", "ray",
+            "--ray-address", cluster.address).assert_outcomes(passed=4)
+    on_ray = summary(pytester)
+    costs = lambda report: [(c["name"], c["cost"]["runs"], c["cost"]["trained"], c["cost"]["cached"])  # noqa: E731
+                            for c in report["claims"]]
+    assert costs(on_ray) == costs(local) == [("tiny", 4, 4, 0), ("tiny_again", 4, 4, 0)]
+    assert on_ray["header"]["compute"].startswith("4 runs, 4 trained this session, 0 from earlier sessions")
+    assert local["header"]["compute"].startswith("4 runs, 4 trained this session")
