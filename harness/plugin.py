@@ -382,7 +382,8 @@ def requests_ahead(item: pytest.Function, seeds) -> tuple[tuple, dict, bool]:
 
 def session_runs(items: list) -> tuple[int, int]:
     """The distinct runs a session's claim items will ask for, as --plan counts them (a dependent
-    run by its stand-in config), and how many of them are in the store already. Under --backend ray
+    run by its stand-in config; a sequential cell through its last look, so the count is an upper
+    bound where a cell stops early), and how many of them are in the store already. Under --backend ray
     each item keeps its answer for the submission that follows, so the items are enumerated once."""
     runs: dict = {}
     for item in items:
@@ -390,7 +391,11 @@ def session_runs(items: list) -> tuple[int, int]:
         ahead = requests_ahead(item, seeds)
         if of(item.config).backend is not None:
             item.stash[AHEAD] = (seeds, ahead)
-        for request in ahead[0]:
+        requests = list(ahead[0])
+        tag = item.stash[ITEM_TAG]
+        if tag.sequential and tag.spec.looks[-1] > len(seeds):  # to its last look: at most what it runs
+            requests += requests_ahead(item, range(len(seeds), tag.spec.looks[-1]))[0]
+        for request in requests:
             runs.setdefault(request.key, request)
     return len(runs), sum(r.cached for r in runs.values())
 
