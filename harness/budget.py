@@ -172,15 +172,17 @@ def convergence(runs: list[RunRecord], tolerance: float | None = None) -> Conver
     return Convergence(moving, len(means), largest, where, tolerance, unmeasured)
 
 
-def shortfalls(fair: FairTest | None, model: str | None, runs: list[RunRecord]) -> list[str]:
-    """What the cell's runs lack against the claim's fair-test conditions (empty: a fair test)."""
+def shortfalls(fair: FairTest | None, model: str | None, runs: list[RunRecord],
+               conv: Convergence | None = None) -> list[str]:
+    """What the cell's runs lack against the claim's fair-test conditions (empty: a fair test);
+    `conv`: their convergence, when the caller has it already."""
     if fair is None:
         return []
     need = fair.for_model(model)
     trained = [r for r in runs if r.ok and r.config.train]
     short = []
     if need.converged and trained:
-        conv = convergence(trained, need.converged)
+        conv = conv or convergence(trained, need.converged)
         if conv.unmeasured:
             fewest = min(r.config.epochs for r in trained)
             short.append(f"{conv.unmeasured} arm(s) recorded no accuracy at three quarters of training "

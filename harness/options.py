@@ -20,6 +20,16 @@ from harness.session import Settings
 MAX_SEEDS = 1000  # a bound on --seeds: each seed is a test item of every cell
 
 
+def named_selection(config: pytest.Config) -> str | None:
+    """How the command line narrows a session below whole folders (-k or -m, a file or test named),
+    or None: a profile's deferrals apply only without one, and a report of one is partial."""
+    if config.getoption("keyword") or config.getoption("markexpr"):
+        return "selected with -k or -m"
+    if any(Path(str(arg).split("::")[0]).is_file() for arg in config.args):
+        return "named files or tests"
+    return None
+
+
 def add_options(parser: pytest.Parser) -> None:
     """The plugin's command-line options (harness.plugin's pytest_addoption)."""
     group = parser.getgroup("normclaims", "normclaims: empirical claims about image normalization")

@@ -18,7 +18,7 @@ from harness.config import Profile, RunRecord
 from harness.errors import Unavailable, UsageError
 from harness.evidence import Evidence
 from harness.observations import Cell, ItemTag, Skip, attach
-from harness.options import add_options, read_settings
+from harness.options import add_options, named_selection, read_settings
 from harness.session import (AHEAD, CONFIGS, ITEM_TAG, PLAN_PASS, PLANNED, REQUESTS, SESSION, Session, Settings,
                              active, of)
 
@@ -232,9 +232,7 @@ def cost_rank(tag: ItemTag | None) -> int:
 def defer(config: pytest.Config, items: list[pytest.Item], specs: dict, profile: Profile) -> None:
     """Leave out the claims the profile defers for their cost (deselected, remembered for the
     report), in a session of whole folders: a claim file or a -k / -m selection runs what it names."""
-    if not profile.defers or config.getoption("keyword") or config.getoption("markexpr"):
-        return
-    if any(Path(str(arg).split("::")[0]).is_file() for arg in config.args):
+    if not profile.defers or named_selection(config):
         return
     from fnmatch import fnmatch
 

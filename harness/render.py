@@ -12,7 +12,7 @@ from tabulate import tabulate
 from harness.claims import ClaimSpec
 from harness.figures import ReportTable
 from harness.observations import Cell, Extra
-from harness.verdicts import CellResult, count_line
+from harness.verdicts import UNTESTED, CellResult, count_line
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class ClaimReport:
         """The claim's effect pooled across its judged cells (harness.pooling), or None."""
         from harness.pooling import pooled_effect
 
-        return pooled_effect([c.diffs for c in self.cells if c.verdict not in ("invalid", "out of domain")])
+        return pooled_effect([c.diffs for c in self.cells if c.verdict not in UNTESTED])
 
 
 def pooled_line(claim: ClaimReport) -> str | None:
@@ -282,9 +282,9 @@ def answer_rows(claims: list[ClaimReport], link: bool = True) -> list[list[str]]
     for claim in claims:
         name = f"[{claim.spec.name}](#{anchor(claim.spec)})" if link else claim.spec.name
         words = f"{claim.spec.title} ({claim.spec.source.split(';')[0]})"
+        source = source_number(claim)
         for c in claim.cells:
-            rows.append([name, words, c.cell_id, VERDICT_MARK[c.verdict] if link else c.verdict, effect_text(c),
-                         source_number(claim)])
+            rows.append([name, words, c.cell_id, VERDICT_MARK[c.verdict] if link else c.verdict, effect_text(c), source])
     return rows
 
 

@@ -19,15 +19,17 @@ from pathlib import Path
 import pytest
 from tabulate import tabulate
 
+from harness.options import named_selection
 from harness.session import of as session_of
 from harness.claims import ClaimSpec
 from harness.files import atomic_file
 from harness.observations import Cell, Extra, ItemTag, Observation, read_report
 from harness.render import ClaimReport, Cost, answer_rows
+from harness.verdicts import UNTESTED
 
 def budget_regime(claims: list[ClaimReport]) -> str:
     """The header's budget line: how many judged cells their claims accept as fair tests."""
-    cells = [c for claim in claims for c in claim.cells if c.verdict not in ("invalid", "out of domain")]
+    cells = [c for claim in claims for c in claim.cells if c.verdict not in UNTESTED]
     under = [c for c in cells if c.verdict == "under budget"]
     if not under:
         return f"every judged cell ({len(cells)}) is at or above its claim's fair-test budget"
@@ -142,7 +144,7 @@ class Reporter:
         claims counts the same in each, locally and on Ray."""
         start = session_of(self.config).start
         runs = list(runs)
-        trained = sum(start is not None and r.finished is not None and r.finished >= start for r in runs)
+        trained = sum(r.finished is not None and r.finished >= start for r in runs)
         return Cost(runs=len(runs), trained=trained, cached=len(runs) - trained,
                     device_seconds=sum(r.result.wall_s for r in runs if r.result))
 
@@ -218,12 +220,13 @@ class Reporter:
         drawn.finish()
         data = clean(summary_json(header, claims))
         changes = compare(previous, data, partial=bool(self.partial))
-        data["deferred"] = [{"claim": name, "why": why, "run": run, "cost": cost} for name, why, run, cost in self.deferred()]
+        deferred = self.deferred()
+        data["deferred"] = [{"claim": name, "why": why, "run": run, "cost": cost} for name, why, run, cost in deferred]
         data["changes"] = changes_json(changes)  # the previous verdicts this report compared against
         note = ([f"> A partial session ({self.partial}): this report holds only the cells it ran. The full report "
                  f"stays in `{full_dir.name}/summary.md`; the changes below are against it.", ""] if self.partial else [])
         self.paths = [atomic_write(out_dir / "summary.md", render_markdown(header, claims, note + render_changes(changes),
-                                                                         self.deferred())),
+                                                                         deferred)),
                       atomic_write(out_dir / "summary.json", json.dumps(data, indent=1)),
                       write_junit(out_dir / "verdicts.xml", data)]
 
@@ -264,13 +267,9 @@ def partial_session(config: pytest.Config, session: pytest.Session, exitstatus: 
     named, -k, -m, --models, --datasets)."""
     if exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
         return "interrupted"
-    if config.getoption("keyword") or config.getoption("markexpr"):
-        return "selected with -k or -m"
     if config.getoption("--models") or config.getoption("--datasets"):
         return "--models or --datasets"
-    if any("::" in str(arg) or Path(str(arg)).is_file() for arg in config.args):
-        return "named files or tests"
-    return None
+    return named_selection(config)
 
 
 class FigureCache:

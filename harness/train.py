@@ -350,18 +350,23 @@ def fixres_stage(run: RunState, cfg: RunConfig, gen: torch.Generator, bn: bool =
         last_bn.momentum = None  # an exact average over the stage, whatever the model's momentum
     steps, total = 0, len(xtr) // bs * cfg.fixres_epochs
     settle_at, settled = (settle_step(total) if settle else 0), None
+
+    def stage_modes():  # everything frozen in eval mode, the last BatchNorm estimating its statistics
+        model.eval()
+        if last_bn is not None:
+            last_bn.train()
+
     for _ in range(cfg.fixres_epochs):
+        stage_modes()
         perm = torch.randperm(len(xtr), generator=gen).to(run.dev)
         for i in range(len(xtr) // bs):
-            model.eval()
-            if last_bn is not None:
-                last_bn.train()
             idx = perm[i * bs:(i + 1) * bs]
             boxes = None if test_da else resized_crop_draws(len(idx), gen, flip=run.hflip).to(run.dev)
             optimizer_step(model, opt, run.prepare(xtr[idx], r, boxes), run.ytr[idx], run.autocast)
             steps += 1
             if steps == settle_at:  # three quarters of the stage: whether it converged (harness.budget)
                 settled = evaluate(run, r)
+                stage_modes()  # evaluate left every layer in eval mode
     if steps == 0:
         raise RunFailed("the FixRes stage ran zero optimizer steps")
     changed = [n for n, p in model.named_parameters() if n in frozen and not torch.equal(p.detach(), frozen[n])]

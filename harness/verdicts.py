@@ -55,6 +55,7 @@ from harness.observations import Cell, Observation
 from harness.significance import PairedSummary, _p_rows, holm_rows, interval, summarize
 
 VERDICTS = ("supported", "refuted", "negligible", "inconclusive", "under budget", "out of domain", "invalid")
+UNTESTED = ("invalid", "out of domain")  # outcomes of cells with no test of the claim: nothing to pool or budget
 OUTLIER_Z = 3.5  # modified z-score (median and MAD) above which a seed's difference is flagged
 
 
@@ -441,8 +442,8 @@ def judge_budget(c: CellResult) -> None:
     "under budget", whatever its tests say; every cell records how far its arms still moved."""
     fair = c.spec.fair_test.for_model(c.cell.get("model")) if c.spec.fair_test else None
     c.convergence = convergence(c.runs, fair.converged if fair else None)
-    c.shortfalls = shortfalls(c.spec.fair_test, c.cell.get("model"), c.runs)
-    if c.shortfalls and c.verdict not in ("invalid", "out of domain"):
+    c.shortfalls = shortfalls(c.spec.fair_test, c.cell.get("model"), c.runs, c.convergence)
+    if c.shortfalls and c.verdict not in UNTESTED:
         c.verdict, c.decided_by = "under budget", ()
         # why the budget is what it is is said once, in the claim's fair-test line, not in every cell
         c.reason = f"under budget, not a test of the claim: {'; '.join(c.shortfalls)}; the numbers: {c.reason}"
