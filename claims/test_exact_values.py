@@ -174,7 +174,7 @@ def test_retraining_recovers_the_shift(finetune, evidence, profile, model, datas
                               f"its own normalization, a {PLATEAU_SHARE:.0%} share of the zoomed region; 002 gives none "
                               "('robust for a large class': at least half of the region it zoomed to)")
 def test_zero_shot_robust(finetune, evidence, profile, model, dataset, seed):
-    budget = recipe_for(model, profile, scan=True)
+    budget = recipe_for(model, profile)  # one network a seed: the full fine-tuning, not the scans' shorter one
     reference, _, (zoom_means, zoom_stds) = reference_network(finetune, model, dataset, seed, profile, budget)
     zoom = [fixed_norm(m, s) for m in zoom_means for s in zoom_stds]
     share = (robust_share(reference.accuracy, [reference.metric(f"norm@{n}") for n in zoom], PLATEAU_MARGIN)

@@ -14,15 +14,15 @@ Claim    With RandomResizedCrop training at resolution r (torchvision's defaults
          tested at R.
 Source   004 (a summary of Touvron et al. 2019, "Fixing the train-test resolution discrepancy").
 H1       r = 0.57 R as in 004's 128 -> 224: the paper profile trains at 128 and tests at 224 (images
-         upsampled to it), the CPU profiles at 64 and 112 (Fashion-MNIST's 28-px images upsampled).
+         upsampled to it), the CPU profiles at 56 and 96 (r/R = 0.58; Fashion-MNIST's 28-px images upsampled).
          (a) acc(train r, test R) - acc(train r, test r) > 0.
          (b) acc(FixRes fine-tuned at R) - acc(train r, test R) > 0.
          (c) acc(FixRes) - acc(FixRes training the classifier only, last BatchNorm as trained) > 0.
          (d) acc(FixRes) - acc(FixRes on random resized crops instead of test preprocessing) > 0.
          (e) |acc(train r, FixRes at R) - acc(train R, test R)| < 1 point.
          (f) 004: test-time preprocessing for the stage "does not have a significant impact on accuracy"
-         when the resolutions are close: from the network trained at R, a stage at R' = 1.14 R (r/R =
-         0.875: 224 -> 256, 112 -> 128) on test preprocessing against one on random resized crops:
+         when the resolutions are close: from the network trained at R, a stage at R' = 1.14-1.17 R (R/R' =
+         0.875 or 0.86: 224 -> 256, 96 -> 112) on test preprocessing against one on random resized crops:
          |difference| < 1 point.
 Domain   pre-registered: trained with RandomResizedCrop (the mechanism: objects look larger in
          training than in test images); r/R between 0.5 and 0.65 for (a)-(e) (004's 0.57, "a big

@@ -15,18 +15,23 @@ def cfg(**kw):
     return make_config(**base)
 
 
-def test_key_is_stable_and_depends_on_every_field():
+def test_key_is_stable_and_depends_on_every_setting_but_not_on_the_profile_s_name():
     a = cfg()
     assert a.key() == cfg().key()
     assert len(a.key()) == 64
     seen = {a.key()}
-    for f in dataclasses.fields(RunConfig):
+    settings = [f for f in dataclasses.fields(RunConfig) if f.name != "profile"]
+    for f in settings:
         value = getattr(a, f.name)
         other = {bool: (not value) if isinstance(value, bool) else None}.get(type(value))
         if other is None:
             other = value + 1 if isinstance(value, (int, float)) and not isinstance(value, bool) else f"{value}x"
         seen.add(dataclasses.replace(a, **{f.name: other}).key())
-    assert len(seen) == len(dataclasses.fields(RunConfig)) + 1
+    assert len(seen) == len(settings) + 1
+    # the default and the cpu profile share budgets: a run one trained serves the other
+    assert dataclasses.replace(a, profile="cpu").key() == dataclasses.replace(a, profile="default").key()
+    assert (cfg(profile=PROFILES["default"]).key() == cfg(profile=PROFILES["cpu"]).key()
+            != cfg(profile=PROFILES["quick"]).key())
 
 
 def test_key_depends_on_harness_version(monkeypatch):
@@ -150,7 +155,7 @@ def test_a_field_added_later_keeps_the_stored_keys():
     from harness import HARNESS_VERSION
 
     c = cfg()
-    before = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("test_norms", "fixres_ablation")}
+    before = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("test_norms", "fixres_ablation", "profile")}
     text = json.dumps({"harness_version": HARNESS_VERSION, **before}, sort_keys=True, separators=(",", ":"))
     assert c.key() == hashlib.sha256(text.encode()).hexdigest()
     assert cfg(test_norms=("dataset",)).key() != c.key()

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import harness_on_path
-from harness.config import PROFILES
+from harness.config import LITE0_SCAN_DEFERRAL, PROFILES, TOLERANCE_DEFERRAL
 
 CLAIM = '''
 import pytest
@@ -59,9 +59,12 @@ def test_a_named_claim_runs_under_the_default(catalogue, args):
     catalogue(*args).assert_outcomes(passed=1)
 
 
-def test_only_the_default_defers():
-    assert PROFILES["default"].defers and PROFILES["default"].sequential
-    assert not any(p.defers for name, p in PROFILES.items() if name != "default")
+def test_the_cpu_profile_defers_only_what_no_cpu_budget_makes_fair():
+    assert PROFILES["default"].defers and PROFILES["default"].sequential and PROFILES["cpu"].sequential
+    assert not any(p.defers for name, p in PROFILES.items() if name not in ("default", "cpu"))
+    assert PROFILES["cpu"].defers == (TOLERANCE_DEFERRAL, LITE0_SCAN_DEFERRAL)
+    assert TOLERANCE_DEFERRAL in PROFILES["default"].defers
+    assert TOLERANCE_DEFERRAL.profile == LITE0_SCAN_DEFERRAL.profile == "paper"
     budgets = ("epochs", "train_subset", "test_subset", "batch_size", "lenet_epochs", "lenet_train_subset", "fixres_sides")
     assert all(getattr(PROFILES["default"], b) == getattr(PROFILES["cpu"], b) for b in budgets)  # the same fair tests
 
