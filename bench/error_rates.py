@@ -18,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness.claims import ClaimSpec  # noqa: E402
+from harness.recommend import MARGIN, NORMS, decide  # noqa: E402
 from harness.verdicts import judge_rows, sequential_rows  # noqa: E402
 
 IMAGES = 1000
@@ -42,7 +43,10 @@ def rate(hits: np.ndarray) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=400_000, help="simulated cells per row. Default: %(default)r")
-    trials = parser.parse_args().trials
+    parser.add_argument("--recommend-trials", type=int, default=10_000,
+                        help="simulated cells per row of the recommendation rule. Default: %(default)r")
+    args = parser.parse_args()
+    trials = args.trials
     rng = np.random.default_rng(20261206)
     step = 100 / IMAGES
     print(f"{trials:,} simulated A/A cells per row, accuracies k/{IMAGES}; rate ± Monte-Carlo SE; alpha = 0.05")
@@ -57,6 +61,40 @@ def main() -> None:
         print(f"fixed t, 5 seeds, spread {spread:g} count(s): one-sided supported {rate(one == 'supported')}, "
               f"decisive {rate(np.isin(one, ['supported', 'refuted']))}; "
               f"two-sided decisive {rate(np.isin(two, ['supported', 'refuted']))}")
+    recommendation_rates(np.random.default_rng(20261207), args.recommend_trials)
+
+
+def recommended_cells(rng, trials: int, means: list[float], looks: tuple[int, ...]) -> list:
+    """The recommendation rule on simulated cells of len(means) arms (points) counted on 2,000 test
+    images: a seed effect the arms share and one of each arm's own (0.6 point, so paired differences
+    spread about 0.85 point, as the offline cell's do); decided at each look (Bonferroni over the
+    looks) and stopped once decided, as the sequential plan does."""
+    n, out = 2000, []
+    p = np.asarray(means) / 100
+    arms = list(NORMS[:len(means)])
+    for _ in range(trials):
+        acc = p[:, None] + rng.normal(0, 0.005, looks[-1]) + rng.normal(0, 0.006, (len(p), looks[-1]))
+        k = np.rint(np.clip(acc, 0, 1) * n).astype(int)
+        for look in looks:
+            rec = decide({a: k[i, :look].tolist() for i, a in enumerate(arms)}, n, looks=len(looks))
+            if rec.decided or look == looks[-1]:
+                break
+        out.append(rec)
+    return out
+
+
+def recommendation_rates(rng, trials: int) -> None:
+    print(f"recommendation rule (harness.recommend), {trials:,} simulated cells per row, six arms, k/2000:")
+    for looks in ((3, 5, 8), (8,), (16,)):
+        aa = recommended_cells(rng, trials, [85.0] * 6, looks)
+        false = np.array([r.decision == "use" or bool(r.avoid) for r in aa])
+        print(f"  A/A, seeds {looks}: a false 'use X' or 'avoid j' {rate(false)}; "
+              f"all six named equivalent {rate(np.array([len(r.use) == 6 for r in aa]))}")
+        edge = recommended_cells(rng, trials, [85.0 + MARGIN] + [85.0] * 5, looks)
+        false = np.array([bool(set(r.use) - {NORMS[0]}) for r in edge])
+        far = recommended_cells(rng, trials, [85.0] * 5 + [82.0], looks)
+        print(f"  one arm better by the margin, seeds {looks}: another named usable {rate(false)}; "
+              f"one arm 3 points worse: avoided {rate(np.array([r.avoid == (NORMS[5],) for r in far]))}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ kind          H1, for arms a and b and the mean paired difference d = a - b in a
 superiority   d > 0 (alternative "greater"), or d != 0 with the sign hypothesised (alternative "two-sided")
 equivalence   -margin < d < margin (TOST)
 noninferiority d > -margin
+ranking       every arm against every other (harness.recommend): which to use, within the margin
 
 A claim may pre-register its domain: the conditions under which a cell tests it at all, each a
 name and the condition in words (`domain={"ratio": "r/R between 0.5 and 0.65, as 004's 128/224"}`).
@@ -27,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from harness.budget import FairTest
 from harness.errors import UsageError
 
-KINDS = ("superiority", "equivalence", "noninferiority")
+KINDS = ("superiority", "equivalence", "noninferiority", "ranking")
 TESTS = ("paired_t", "wilcoxon", "permutation")  # see harness.significance
 ALTERNATIVES = ("greater", "two-sided")
 
@@ -123,7 +124,7 @@ def check_prereg(spec: ClaimSpec) -> None:
                          f"(superiority takes {' or '.join(ALTERNATIVES)}; the others are one-sided by construction)")
     if not 0 < spec.alpha < 1:
         raise UsageError(f"{where}: alpha must lie in (0, 1), got {spec.alpha}")
-    if spec.kind in ("equivalence", "noninferiority") and spec.margin is None:
+    if spec.kind in ("equivalence", "noninferiority", "ranking") and spec.margin is None:
         raise UsageError(f"{where}: {spec.kind} needs a positive margin in accuracy points, stated before any run")
     if spec.min_seeds < 2:
         raise UsageError(f"{where}: min_seeds must be at least 2 (a paired test needs two seeds)")

@@ -12,11 +12,12 @@ from __future__ import annotations
 import pytest
 
 from harness.config import RunRecord
-from harness.observations import Arm, DomainCheck, Extra, Heatmap, ItemTag, Observation, Table, attach
+from harness.observations import Arm, DomainCheck, Extra, Heatmap, ItemTag, Observation, Ranking, Table, attach
 from harness.session import PLAN_PASS
 
 # the evidence call each kind of claim takes
-CALL_OF_KIND = {"superiority": "greater", "equivalence": "equivalent", "noninferiority": "noninferior"}
+CALL_OF_KIND = {"superiority": "greater", "equivalence": "equivalent", "noninferiority": "noninferior",
+                "ranking": "rank"}
 
 
 def as_arm(x: "RunRecord | Arm", label: str | None = None) -> Arm:
@@ -27,7 +28,7 @@ def as_arm(x: "RunRecord | Arm", label: str | None = None) -> Arm:
 class Evidence:
     def __init__(self, item: pytest.Item, tag: ItemTag):
         self.item, self.tag = item, tag
-        self.recorded: list[Observation] = []  # this seed's observations, in the order given
+        self.recorded: list[Observation | Ranking] = []  # this seed's observations, in the order given
         self.checks: dict[str, DomainCheck] = {}  # the domain conditions checked for the next pair
 
     @property
@@ -64,6 +65,22 @@ class Evidence:
         """This seed's pair for a non-inferiority claim: H1 a > b - the claim's margin."""
         self._record("noninferior", as_arm(a, a_label), as_arm(b, b_label))
 
+    def rank(self, *arms: "RunRecord | Arm") -> None:
+        """This seed's arms for a ranking claim: every choice, compared with every other (harness.recommend)."""
+        self._check_call("rank")
+        arms = tuple(as_arm(a) for a in arms)
+        if len({a.label for a in arms}) != len(arms) or len(arms) < 2:
+            pytest.fail(f"claim {self.claim.name!r}: a ranking needs at least two arms with distinct labels, got "
+                        f"{[a.label for a in arms]}", pytrace=False)
+        if self._planned(arms):
+            return
+        ranking = Ranking(self.claim.name, self.tag.cell, self.tag.seed, arms)
+        attach(self.item, ranking)
+        self.recorded.append(ranking)
+        failed = ranking.failures()
+        if failed:
+            pytest.fail("run failed: " + "; ".join(failed), pytrace=False)
+
     def heatmap(self, title: str, content: Heatmap) -> None:
         """A grid of values for the report, averaged over seeds per cell."""
         attach(self.item, Extra(self.claim.name, self.tag.cell, self.tag.seed, title, content))
@@ -72,15 +89,23 @@ class Evidence:
         """Rows for a report table; rows of one title are merged across cells and seeds."""
         attach(self.item, Extra(self.claim.name, self.tag.cell, self.tag.seed, title, content))
 
-    def _record(self, call: str, a: Arm, b: Arm) -> None:
+    def _check_call(self, call: str) -> None:
         expected = CALL_OF_KIND[self.claim.kind]
         if call != expected:
             pytest.fail(f"claim {self.claim.name!r} is pre-registered as {self.claim.kind}: "
                         f"call evidence.{expected}(), not evidence.{call}()", pytrace=False)
+
+    @staticmethod
+    def _planned(arms) -> bool:
+        """--plan: no observation without its runs."""
         from harness.plan import PlannedRun
 
-        if any(isinstance(r, PlannedRun) for r in a.runs + b.runs):
-            return  # --plan: no observation without its runs
+        return any(isinstance(r, PlannedRun) for a in arms for r in a.runs)
+
+    def _record(self, call: str, a: Arm, b: Arm) -> None:
+        self._check_call(call)
+        if self._planned((a, b)):
+            return
         unchecked = [n for n in self.claim.domain if n not in self.checks]
         if unchecked:
             pytest.fail(f"claim {self.claim.name!r} pre-registers the domain condition(s) {', '.join(unchecked)}: "

@@ -115,6 +115,23 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """One seed's arms for a ranking claim (harness.recommend): every normalization of the cell."""
+
+    claim: str
+    cell: Cell
+    seed: int
+    arms: tuple[Arm, ...]
+    domain: tuple[DomainCheck, ...] = ()  # a ranking pre-registers no domain: the user's cells are its domain
+
+    def failures(self) -> list[str]:
+        return list(dict.fromkeys(f for arm in self.arms for f in arm.failures()))
+
+    def runs(self) -> list[RunRecord]:
+        return list({r.key: r for arm in self.arms for r in arm.runs}.values())
+
+
+@dataclass(frozen=True)
 class Heatmap:
     """Values over a grid: z has one row per y value and one column per x value."""
 
@@ -164,6 +181,7 @@ class ReportPayloads:
 
     tag: ItemTag | None = None
     observations: list[Observation] = field(default_factory=list)
+    rankings: list[Ranking] = field(default_factory=list)
     extras: list[Extra] = field(default_factory=list)
     skip: Skip | None = None
     requests: list[Requests] = field(default_factory=list)
@@ -171,7 +189,7 @@ class ReportPayloads:
 
 # ---------------------------------------------------------------------------- the wire format
 def attach(item, payload) -> None:
-    """Append `payload` (ItemTag, Observation, Extra, Skip or Requests) to the item's user_properties as JSON."""
+    """Append `payload` (ItemTag, Observation, Ranking, Extra, Skip or Requests) to the item's user_properties as JSON."""
     item.user_properties.append((PROPERTY, json.dumps(_encode(payload))))
 
 
@@ -185,6 +203,8 @@ def read_report(report) -> ReportPayloads:
             out.tag = payload
         elif isinstance(payload, Observation):
             out.observations.append(payload)
+        elif isinstance(payload, Ranking):
+            out.rankings.append(payload)
         elif isinstance(payload, Extra):
             out.extras.append(payload)
         elif isinstance(payload, Requests):
@@ -202,16 +222,22 @@ def _arm(data: dict, runs: dict[str, RunRecord]) -> Arm:
     return Arm(data["label"], data["value"], tuple(runs[k] for k in data["runs"]), data["reason"], data.get("denominator"))
 
 
+def _encode_arm(a: Arm) -> dict:
+    return {"label": a.label, "value": a.value, "runs": [r.key for r in a.runs], "reason": a.reason,
+            "denominator": a.denominator}
+
+
 def _encode(payload) -> dict:
     if isinstance(payload, ItemTag):
         return {"type": "item", "spec": payload.spec.to_dict(), "cell": payload.cell.params, "seed": payload.seed,
                 "family_size": payload.family_size, "sequential": payload.sequential}
     if isinstance(payload, Observation):
-        arm = lambda a: {"label": a.label, "value": a.value, "runs": [r.key for r in a.runs], "reason": a.reason,  # noqa: E731
-                         "denominator": a.denominator}
         return {"type": "observation", "claim": payload.claim, "cell": payload.cell.params, "seed": payload.seed,
-                "a": arm(payload.a), "b": arm(payload.b), "runs": [r.to_dict() for r in payload.runs()],
+                "a": _encode_arm(payload.a), "b": _encode_arm(payload.b), "runs": [r.to_dict() for r in payload.runs()],
                 "domain": [[d.name, d.holds, d.measured] for d in payload.domain]}
+    if isinstance(payload, Ranking):
+        return {"type": "ranking", "claim": payload.claim, "cell": payload.cell.params, "seed": payload.seed,
+                "arms": [_encode_arm(a) for a in payload.arms], "runs": [r.to_dict() for r in payload.runs()]}
     if isinstance(payload, Extra):
         kind = "heatmap" if isinstance(payload.content, Heatmap) else "table"
         return {"type": "extra", "claim": payload.claim, "cell": payload.cell.params, "seed": payload.seed,
@@ -232,6 +258,9 @@ def _decode(data: dict):
         runs = {r["key"]: RunRecord.from_dict(r) for r in data["runs"]}
         return Observation(data["claim"], _cell(data["cell"]), data["seed"], _arm(data["a"], runs), _arm(data["b"], runs),
                            tuple(DomainCheck(n, bool(h), m) for n, h, m in data.get("domain", ())))
+    if kind == "ranking":
+        runs = {r["key"]: RunRecord.from_dict(r) for r in data["runs"]}
+        return Ranking(data["claim"], _cell(data["cell"]), data["seed"], tuple(_arm(a, runs) for a in data["arms"]))
     if kind == "extra":
         c = data["content"]
         if data["kind"] == "heatmap":

@@ -51,6 +51,9 @@ def add_options(parser: pytest.Parser) -> None:
                     help="comma list of models replacing each claim's model axis. Default: the claim's")
     group.addoption("--datasets", metavar="LIST", default=None,
                     help="comma list of datasets (or folder:PATH) replacing each claim's dataset axis. Default: the claim's")
+    group.addoption("--recommend-norms", metavar="LIST", default=None,
+                    help="comma list of the normalizations the recommendation compares (names as in --help's "
+                         "README table, or fixed:MEAN/STD). Default: dataset,pretrain,imagenet,none,instance,minmax")
     group.addoption("--cpu-threads", metavar="N", default=None,
                     help="intra-op threads of each run (recorded with it; CPU results are bitwise reproducible "
                          "at a fixed count). Default: each process's share of the cores, cores // xdist workers, "
@@ -184,10 +187,24 @@ def read_settings(config: pytest.Config) -> Settings:
         fresh_after=fresh_after,
         models=name_list(opt("--models"), MODELS.get),
         datasets=name_list(opt("--datasets"), get_dataset),
+        recommend_norms=recommend_norms(opt("--recommend-norms")),
         worker=worker, plan=opt("--plan"),
         backend=backend, ray_address=ray_address,
         node_data_dir=node_data_dir or (data_dir.resolve() if backend == "ray" else None),
     )
+
+
+def recommend_norms(text: str | None) -> list[str] | None:
+    """--recommend-norms: known normalizations, each once, at least two."""
+    from harness.norms import check_spec
+
+    try:
+        names = name_list(text, check_spec)
+    except UsageError as exc:
+        raise UsageError(f"--recommend-norms: {exc}") from None
+    if names is not None and (len(set(names)) < 2 or len(set(names)) != len(names)):
+        raise UsageError(f"--recommend-norms {text!r}: expected at least two different normalizations, each once")
+    return names
 
 
 def read_backend(config: pytest.Config) -> tuple[str, str | None, Path | None]:

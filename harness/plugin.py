@@ -271,10 +271,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
     plan = of(pyfuncitem.config).settings.plan
     if tag is None or not (tag.sequential or plan):
         return None
-    import numpy as np
-
-    from harness.verdicts import observation_diffs, sequential_rows
-
     spec = tag.spec
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     recorded: list = []  # this cell's observations so far, one per seed
@@ -293,14 +289,30 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
             log.info("%s %s: out of the claim's domain after %d seed(s)", spec.name, tag.cell.id, seed + 1)
             break  # no test of the claim: more seeds would only cost
         if seed + 1 in spec.looks and len(recorded) == seed + 1:
-            diffs, step = observation_diffs(recorded)  # on the grid, as the report decides them
-            verdict, *_ = sequential_rows(spec, np.asarray(diffs)[None, :], tag.family_size, step)
-            if verdict[0] != "inconclusive":
-                log.info("%s %s: %s after %d seeds", spec.name, tag.cell.id, verdict[0], seed + 1)
+            outcome = look_outcome(spec, recorded, tag.family_size)
+            if outcome is not None:
+                log.info("%s %s: %s after %d seeds", spec.name, tag.cell.id, outcome, seed + 1)
                 break
             next_look = min((look for look in spec.looks if look > seed + 1), default=seed + 1)
             submit_ahead(pyfuncitem, range(seed + 1, next_look))  # --backend ray: the next look's seeds at once
     return True
+
+
+def look_outcome(spec, recorded: list, family_size: int) -> str | None:
+    """What a sequential cell's look decides, by the same rules as the report: the outcome that
+    stops it, or None to go on to the next look."""
+    if spec.kind == "ranking":
+        from harness.recommend import decide_cell
+
+        rec = decide_cell(recorded, spec, sequential=True)
+        return rec.decision if rec.decided or rec.decision == "under budget" else None
+    import numpy as np
+
+    from harness.verdicts import observation_diffs, sequential_rows
+
+    diffs, step = observation_diffs(recorded)  # on the grid, as the report decides them
+    verdict, *_ = sequential_rows(spec, np.asarray(diffs)[None, :], family_size, step)
+    return verdict[0] if verdict[0] != "inconclusive" else None
 
 
 def plan_passes(item: pytest.Function, call) -> None:
@@ -332,7 +344,7 @@ class PlanScratch:
         self.user_properties: list = []
 
 
-PLAIN_FIXTURES = ("finetune", "evidence", "data_dir", "profile")  # what runs_ahead can hand a claim test
+PLAIN_FIXTURES = ("finetune", "evidence", "data_dir", "profile", "normalizations")  # what runs_ahead can hand a claim test
 
 
 def runs_ahead(item: pytest.Function, seeds) -> tuple[list, bool]:
@@ -364,7 +376,8 @@ def requests_ahead(item: pytest.Function, seeds) -> tuple[tuple, dict, bool]:
     scratch = PlanScratch()
     numerics = numerics_for("cuda" if settings.device.startswith("cuda") else "cpu", item.config.getoption("--compile"))
     given = {"finetune": plan_runs(scratch, settings, of(item.config).store, numerics),
-             "data_dir": settings.data_dir, "profile": settings.profile, **params}
+             "data_dir": settings.data_dir, "profile": settings.profile,
+             "normalizations": normalizations_of(settings), **params}
     for seed in seeds:
         def call(seed=seed):
             evidence = Evidence(scratch, dataclasses.replace(tag, seed=seed))
@@ -605,6 +618,18 @@ def data_dir(request: pytest.FixtureRequest) -> Path:
 def profile(request: pytest.FixtureRequest) -> Profile:
     """The session's budget profile, for claims whose recipe or grid depends on it."""
     return of(request.config).settings.profile
+
+
+def normalizations_of(settings: Settings) -> tuple[str, ...]:
+    from harness.recommend import NORMS
+
+    return tuple(settings.recommend_norms or NORMS)
+
+
+@pytest.fixture
+def normalizations(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """The normalizations the recommendation compares (--recommend-norms, else harness.recommend.NORMS)."""
+    return normalizations_of(of(request.config).settings)
 
 
 @pytest.fixture

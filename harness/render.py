@@ -291,11 +291,38 @@ def answer_rows(claims: list[ClaimReport], link: bool = True) -> list[list[str]]
 ANSWER_HEADERS = ["claim", "the claim (source)", "cell", "verdict", "a − b [interval], pt", "the source's number"]
 
 
+def recommendation_lines(recommendations: list) -> list[str]:
+    """The Recommendation section: per cell the decision in words, then the ranking with each arm's
+    interval against the one to use (or the leader) and what the rule says of it."""
+    if not recommendations:
+        return []
+    first = recommendations[0][1]
+    out = ["## Recommendation", "",
+           f"Which input normalization to use, per cell: every normalization fine-tuned with the same seeds, each pair "
+           f"compared by a paired t interval; the intervals hold together at {1 - first.alpha:.0%} over every pair "
+           f"and look (Bonferroni), and the rule (harness/recommend.py) recommends one only when it beats every other "
+           f"by more than the margin ({first.margin:g} point), otherwise names those no other beats by the margin "
+           f"(equivalent within it).", ""]
+    for cell_id, rec in recommendations:
+        out += [f"### {cell_id}", "", f"**{rec.words()}** ({rec.seeds} seeds).", ""]
+        lead = rec.use[0] if rec.use else rec.ranking[0][0]
+        rows = []
+        for arm, mean, sd in rec.ranking:
+            status = ("use" if arm in rec.use else "avoid" if arm in rec.avoid else "undecided")
+            vs = "–" if arm == lead or not rec.intervals else rec.interval(arm, lead).text()
+            rows.append([arm, f"{mean:.2f} ± {sd:.2f}", vs, status])
+        out += [tabulate(rows, headers=["normalization", "accuracy (%)", f"− {lead} [simultaneous interval], pt",
+                                        "the rule says"], tablefmt="github"), ""]
+    return out
+
+
 def render_markdown(header: dict, claims: list[ClaimReport], changes: list[str] = (),
-                    deferred: list[tuple[str, str, str, str]] = ()) -> str:
-    """summary.md: what changed since the last report (`changes`, harness.changes), the header, and
-    per claim its verdicts with the numbers behind them."""
+                    deferred: list[tuple[str, str, str, str]] = (), recommendations: list = ()) -> str:
+    """summary.md: the Recommendation section when the session ran it (harness.recommend), what
+    changed since the last report (`changes`, harness.changes), the header, and per claim its
+    verdicts with the numbers behind them."""
     out = ["# normclaims summary", ""]
+    out += recommendation_lines(list(recommendations))
     answers = answer_rows(claims)
     if answers:
         out += ["## The answers", "", tabulate(answers, headers=ANSWER_HEADERS, tablefmt="github"), "",

@@ -23,7 +23,7 @@ from harness.options import named_selection
 from harness.session import of as session_of
 from harness.claims import ClaimSpec
 from harness.files import atomic_file
-from harness.observations import Cell, Extra, ItemTag, Observation, read_report
+from harness.observations import Cell, Extra, ItemTag, Observation, Ranking, read_report
 from harness.render import ClaimReport, Cost, answer_rows
 from harness.verdicts import UNTESTED
 
@@ -37,8 +37,10 @@ def budget_regime(claims: list[ClaimReport]) -> str:
             f"verdict (see each claim's 'fair test' line); a larger profile tests them")
 
 
-def all_runs(claims: list[ClaimReport]):
-    return {r.key: r for cl in claims for c in cl.cells for r in c.runs}.values()
+def all_runs(claims: list[ClaimReport], rankings=()):
+    """Every run behind the claims' cells and the rankings (harness.observations.Ranking), each once."""
+    return {**{r.key: r for cl in claims for c in cl.cells for r in c.runs},
+            **{r.key: r for ranking in rankings for r in ranking.runs()}}.values()
 
 
 def compute_line(cost: Cost) -> str:
@@ -47,9 +49,9 @@ def compute_line(cost: Cost) -> str:
             f"{cost.device_seconds:.0f} device-seconds")
 
 
-def thread_counts(claims: list[ClaimReport]) -> str:
+def thread_counts(runs) -> str:
     """'2 (89 runs)' or '1 (40 runs), 2 (49 runs)': the intra-op thread counts the runs used."""
-    counts = Counter(r.result.meta.get("threads") for r in all_runs(claims) if r.ok)
+    counts = Counter(r.result.meta.get("threads") for r in runs if r.ok)
     return ", ".join(f"{t} ({n} runs)" for t, n in sorted(counts.items()) if t is not None) or "no runs"
 
 
@@ -59,6 +61,8 @@ class Reporter:
         self.specs: dict[str, ClaimSpec] = {}
         self.tags: dict[tuple[str, object], ItemTag] = {}  # (claim, cell) -> a tag of its items
         self.observations: dict[tuple[str, int], Observation] = {}  # (nodeid, index in the report) -> observation
+        self.rankings: dict[tuple[str, int], Ranking] = {}  # the same, for ranking claims (harness.recommend)
+        self.recommendations: list[tuple[str, object]] = []  # (claim/cell, Recommendation)
         self.skipped: dict[str, dict[Cell, tuple[str, ...]]] = defaultdict(dict)  # claim -> cell -> reasons
         self.errors: dict[str, dict[str, str]] = defaultdict(dict)
         self.extras: dict[str, dict[tuple, Extra]] = defaultdict(dict)  # claim -> (title, cell, seed) -> extra
@@ -85,6 +89,8 @@ class Reporter:
         if report.when == "call" or (report.when == "setup" and report.skipped):
             for i, obs in enumerate(payloads.observations):
                 self.observations[(report.nodeid, i)] = obs
+            for i, ranking in enumerate(payloads.rankings):
+                self.rankings[(report.nodeid, i)] = ranking
         if report.skipped:
             if payloads.skip is not None:
                 reasons = payloads.skip.reasons
@@ -108,7 +114,9 @@ class Reporter:
             self.write_plan()
             return
 
-        grouped = group_cells(list(self.observations.values()), self.specs)
+        self.recommendations = self.recommend()
+        pairwise = {name: spec for name, spec in self.specs.items() if spec.kind != "ranking"}
+        grouped = group_cells(list(self.observations.values()), pairwise)
         profile_seeds = session_of(self.config).settings.profile.seeds
         for cells in grouped.values():
             for c in cells:
@@ -118,7 +126,7 @@ class Reporter:
                     c.sequential_family = tag.family_size
                 else:
                     c.exploratory = len(c.seeds) > c.spec.planned_seeds(profile_seeds)
-        by_claim = {name: sorted(grouped.get(name, []), key=lambda c: c.cell_id) for name in sorted(self.specs)}
+        by_claim = {name: sorted(grouped.get(name, []), key=lambda c: c.cell_id) for name in sorted(pairwise)}
         scope = self.config.getoption("--correction")
         families = list(by_claim.values()) if scope == "claim" else [[c for cells in by_claim.values() for c in cells]]
         decide(families)
@@ -137,6 +145,23 @@ class Reporter:
         self.write(self.header(claims), claims)
         if any(c.verdict == "refuted" for claim in claims for c in claim.cells) and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a refuted claim fails the session
+
+    def recommend(self) -> list[tuple[str, object]]:
+        """The ranking claims' decisions, per cell (harness.recommend); a cell without usable seeds
+        says why in its decision."""
+        from harness.recommend import decide_cell
+
+        by_cell: dict[tuple[str, Cell], dict[int, Ranking]] = defaultdict(dict)
+        for ranking in self.rankings.values():
+            by_cell[(ranking.claim, ranking.cell)][ranking.seed] = ranking
+        out = []
+        for (name, cell), seeds in sorted(by_cell.items(), key=lambda kv: (kv[0][0], kv[0][1].id)):
+            tag = self.tags.get((name, cell))
+            rows = list(seeds.values())
+            if all(r.failures() for r in rows):
+                continue  # every seed failed: the item's failure says why
+            out.append((cell.id, decide_cell(rows, self.specs[name], sequential=bool(tag and tag.sequential))))
+        return out
 
     def cost(self, runs) -> Cost:
         """The compute behind `runs`: a run counts as trained this session when its row was written
@@ -181,17 +206,18 @@ class Reporter:
 
     def header(self, claims: list[ClaimReport]) -> dict:
         settings = session_of(self.config).settings
-        run_devices = sorted({r.result.device for r in all_runs(claims) if r.ok})
+        runs = list(all_runs(claims, self.rankings.values()))
+        run_devices = sorted({r.result.device for r in runs if r.ok})
         return {
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "commit": git_commit(self.config.rootpath),
             "torch": package_version("torch"),
             "torchvision": package_version("torchvision"),
-            "cuda": cuda_version(claims),
+            "cuda": cuda_version(runs),
             "devices": ", ".join(run_devices) or ", ".join(settings.devices),
             # a run's numbers depend on its thread count (recorded per run, not part of its identity)
-            "threads per run": thread_counts(claims),
-            "compute": compute_line(self.cost(all_runs(claims))),
+            "threads per run": thread_counts(runs),
+            "compute": compute_line(self.cost(runs)),
             "profile": f"{settings.profile.name} ({settings.profile.description})",
             "budget": budget_regime(claims),
             "seeds": settings.seeds,
@@ -219,6 +245,7 @@ class Reporter:
             claim.tables = extra_tables(claim.extras)
         drawn.finish()
         data = clean(summary_json(header, claims))
+        data["recommendation"] = clean([{"cell": cell, **rec.to_dict()} for cell, rec in self.recommendations])
         changes = compare(previous, data, partial=bool(self.partial))
         deferred = self.deferred()
         data["deferred"] = [{"claim": name, "why": why, "run": run, "cost": cost} for name, why, run, cost in deferred]
@@ -226,7 +253,7 @@ class Reporter:
         note = ([f"> A partial session ({self.partial}): this report holds only the cells it ran. The full report "
                  f"stays in `{full_dir.name}/summary.md`; the changes below are against it.", ""] if self.partial else [])
         self.paths = [atomic_write(out_dir / "summary.md", render_markdown(header, claims, note + render_changes(changes),
-                                                                         deferred)),
+                                                                         deferred, self.recommendations)),
                       atomic_write(out_dir / "summary.json", json.dumps(data, indent=1)),
                       write_junit(out_dir / "verdicts.xml", data)]
 
@@ -254,6 +281,10 @@ class Reporter:
             tr.section("normclaims answers")
             for line in tabulate(rows, headers=["claim", "cell", "verdict", "a − b [interval], pt"]).splitlines():
                 tr.write_line(line)
+        if self.recommendations:  # the user's own question, answered last
+            tr.section("normclaims recommendation")
+            for cell, rec in self.recommendations:
+                tr.write_line(f"{cell}: {rec.words()} ({rec.seeds} seeds)")
         for path in self.paths:
             tr.write_line(f"report: {path}")
 
@@ -355,7 +386,7 @@ def package_version(name: str) -> str:
         return "not installed"
 
 
-def cuda_version(claims: list[ClaimReport]) -> str:
-    versions = sorted({r.result.meta.get("cuda") for r in all_runs(claims)
+def cuda_version(runs) -> str:
+    versions = sorted({r.result.meta.get("cuda") for r in runs
                        if r.ok and r.result.device.startswith("cuda") and r.result.meta.get("cuda")})
     return ", ".join(versions) if versions else "not used (CPU runs)"

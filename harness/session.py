@@ -36,6 +36,7 @@ class Settings:
     datasets: list[str] | None
     worker: str
     plan: bool = False  # --plan: list what the session would train, train nothing
+    recommend_norms: list[str] | None = None  # --recommend-norms; None: harness.recommend.NORMS
     backend: str = "local"  # "local": this process (or each xdist worker) trains; "ray": Ray tasks do
     ray_address: str | None = None  # --ray-address; None: a Ray instance on this machine
     node_data_dir: Path | None = None  # the data dir on the Ray nodes (--ray-data-dir, else data_dir)

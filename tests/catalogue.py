@@ -20,6 +20,7 @@ SHIPPED_CLAIM_MODULES = (
     "test_init_compensation.py",
     "test_no_normalization.py",
     "test_norm_methods.py",
+    "test_recommendation.py",
     "test_std_estimator.py",
 )
 
