@@ -104,7 +104,8 @@ class Recommendation:
         if self.decision != "use" and self.avoid:
             parts.append("avoid " + ", ".join(f"{j}: {self.interval(j, lead).text()} against {lead}" for j in self.avoid))
         if self.undecided and self.decision != "no recommendation":
-            parts.append("undecided " + ", ".join(f"{j}: {self.interval(j, lead).text()}" for j in self.undecided))
+            parts.append("undecided (more seeds would tell): " +
+                         ", ".join(f"{j} {self.interval(j, lead).text()}" for j in self.undecided))
         return "; ".join(parts)
 
     def to_dict(self) -> dict:

@@ -132,3 +132,107 @@ def test_the_claim_compares_each_choice_once_for_the_model_it_runs():
     assert labels("resnet50") == ["dataset", "pretrain = imagenet", "none", "instance", "minmax"]
     assert labels("lenet") == ["dataset", "none", "instance", "minmax"]
     assert labels("resnet50", ("imagenet", "none")) == ["imagenet", "none"]  # asked without pretrain: kept
+
+
+WOBBLE = (0, 4, -3, 2, -4, 3, -2, 1)  # counts of 2,000, per seed
+
+
+def wobbling(percent: float, sign: int = 1, seeds: int = 8) -> list[int]:
+    return [int(percent * 20) + sign * w for w in WOBBLE[:seeds]]
+
+
+@pytest.mark.parametrize("data, kwargs, words", [
+    ({"dataset": wobbling(88), "pretrain": wobbling(85, -1), "none": wobbling(82)}, {},
+     "use dataset: it beats every other by more than 1 point (pretrain -3.01 [-3.33, -2.69], none -6.00 [-6.06, -5.94])"),
+    ({"dataset": wobbling(85), "pretrain": wobbling(85.1, -1), "none": wobbling(82), "minmax": wobbling(84.2, -1)}, {},
+     "use any of pretrain, dataset: they differ by less than 1 point, and no other beats them by 1 point or more; "
+     "avoid none: -3.09 [-3.46, -2.71] against pretrain; undecided (more seeds would tell): minmax -0.90 [-0.96, -0.84]"),
+    ({"dataset": wobbling(85, seeds=3), "none": wobbling(84.5, -1, 3), "minmax": wobbling(84.6, seeds=3)}, {},
+     "no recommendation: dataset leads, but no normalization is shown within 1 point of the best (the intervals "
+     "still straddle the margin; more seeds would tell)"),
+    ({"a": [1720] * 8, "b": [1700] * 8, "c": [1500] * 8}, {},
+     "use a: no other beats it by 1 point or more; avoid c: -11.00 [-11.06, -10.94] against a; "
+     "undecided (more seeds would tell): b -1.00 [-1.06, -0.94]"),
+    ({"a": wobbling(85), "b": wobbling(82)}, {"shortfalls": ["still moving", "a 3 x 3 grid"]},
+     "no recommendation (under budget): still moving; a 3 x 3 grid"),
+    ({"a": wobbling(85, seeds=2), "b": wobbling(82, seeds=2)}, {},
+     "no recommendation (too few seeds): 2 seed(s), the rule needs at least 3"),
+    ({"a": wobbling(85), "b": wobbling(83.5)}, {"margin": 2.0},
+     "use any of a, b: they differ by less than 2 points, and no other beats them by 2 points or more"),
+])
+def test_the_words_a_practitioner_acts_on(data, kwargs, words):
+    rec = decide(data, N, **kwargs)
+    assert rec.words() == words
+    as_json = rec.to_dict()
+    assert as_json["words"] == words and as_json["decision"] == rec.decision and as_json["seeds"] == len(data["a" if "a" in data else "dataset"])
+    assert [r["arm"] for r in as_json["ranking"]] == [a for a, *_ in rec.ranking]
+    assert len(as_json["intervals"]) == len(rec.intervals)
+
+
+def test_every_pair_s_interval_reads_either_way_and_is_centred_on_its_mean():
+    rec = decide({"a": wobbling(85), "b": wobbling(83, -1), "c": wobbling(80)}, N)
+    assert len(rec.intervals) == 3 and all(iv.mean >= 0 for iv in rec.intervals)  # the better-looking arm first
+    for iv in rec.intervals:
+        back = rec.interval(iv.b, iv.a)
+        assert (back.a, back.b, back.mean, back.low, back.high) == (iv.b, iv.a, -iv.mean, -iv.high, -iv.low)
+        assert iv.low < iv.mean < iv.high and abs((iv.low + iv.high) / 2 - iv.mean) < 1e-9
+    assert rec.interval("a", "c").mean == pytest.approx(5.0)  # the same wobble: exactly the gap
+    with pytest.raises(KeyError):
+        rec.interval("a", "z")
+    assert [a for a, *_ in rec.ranking] == ["a", "b", "c"] and rec.ranking[0][1] == pytest.approx(np.mean(wobbling(85)) / 20)
+    assert rec.ranking[0][2] == pytest.approx(float(np.std(np.array(wobbling(85)) / 20, ddof=1)))
+
+
+def ranking(seed: int, accuracies: dict[str, float], n: int = 1000, failed: str | None = None):
+    """One seed's Ranking of runs with these accuracies (k / n), as the claim module records it."""
+    from factories import cell, record
+    from harness.observations import Arm, Ranking
+
+    arms = []
+    for norm, acc in accuracies.items():
+        run = record(norm, acc, seed, reason=failed if norm == "none" else None)
+        arms.append(Arm(norm, acc, (run,), None, n) if run.ok else Arm(norm, None, (run,), run.reason))
+    return Ranking("recommendation", cell(), seed, tuple(arms))
+
+
+def test_a_cell_s_rankings_are_decided_on_their_counts_with_the_plan_s_looks():
+    from factories import spec
+    from harness.recommend import decide_cell
+
+    claim = spec("recommendation", kind="ranking", margin=1.0, looks=(3, 5, 8))
+    rows = [ranking(s, {"dataset": 0.88 + w, "none": 0.82 + w}) for s, w in enumerate((0.001, -0.002, 0.0, 0.003))]
+    fixed, planned = decide_cell(rows, claim, sequential=False), decide_cell(rows, claim, sequential=True)
+    assert fixed.decision == planned.decision == "use" and fixed.use == ("dataset",) and fixed.seeds == 4
+    assert planned.level == fixed.level / 3  # Bonferroni over the plan's three looks
+    assert fixed.interval("dataset", "none").mean == pytest.approx(6.0)  # counts of 1,000: exact
+    # a failed seed drops out whole (its pair with it), the others stay paired
+    failed = rows + [ranking(9, {"dataset": 0.5, "none": 0.9}, failed="diverged")]
+    assert decide_cell(failed, claim, sequential=False).seeds == 4
+    with pytest.raises(ValueError, match="same test images"):
+        decide_cell([ranking(0, {"dataset": 0.8, "none": 0.7}, n=1000), ranking(1, {"dataset": 0.8, "none": 0.7}, n=500)],
+                    claim, sequential=False)
+
+
+def test_a_cell_still_moving_gets_no_recommendation():
+    """The fair-test rule of every claim: an arm whose accuracy moved by the margin over the last
+    quarter of training keeps the cell from a decision, however clear its numbers."""
+    import dataclasses
+
+    from factories import spec
+    from harness.budget import FairTest
+    from harness.recommend import decide_cell
+
+    claim = spec("recommendation", kind="ranking", margin=1.0, fair_test=FairTest(converged=1.0))
+    rows = []
+    for s in range(4):
+        row = ranking(s, {"dataset": 0.88, "none": 0.82})
+        moving = []
+        for arm in row.arms:
+            run = arm.runs[0]
+            cfg = dataclasses.replace(run.config, epochs=4)
+            history = [{"epoch": 3, "test_accuracy": arm.value - 0.015}, {"epoch": 4, "test_accuracy": arm.value}]
+            run = dataclasses.replace(run, config=cfg, result=dataclasses.replace(run.result, history=history))
+            moving.append(dataclasses.replace(arm, runs=(run,)))
+        rows.append(dataclasses.replace(row, arms=tuple(moving)))
+    rec = decide_cell(rows, claim, sequential=False)
+    assert rec.decision == "under budget" and "still moving" in rec.why and rec.use == ()
