@@ -3,6 +3,7 @@ one normalization, refuses to, and names equivalents exactly when its simultaneo
 and its family-wise error stays at or below alpha on A/A cells and at the margin."""
 import numpy as np
 import pytest
+from scipy import stats
 
 from harness.recommend import ALPHA, DECISIONS, MARGIN, decide
 
@@ -177,7 +178,7 @@ def test_every_pair_s_interval_reads_either_way_and_is_centred_on_its_mean():
         assert (back.a, back.b, back.mean, back.low, back.high) == (iv.b, iv.a, -iv.mean, -iv.high, -iv.low)
         assert iv.low < iv.mean < iv.high and abs((iv.low + iv.high) / 2 - iv.mean) < 1e-9
     assert rec.interval("a", "c").mean == pytest.approx(5.0)  # the same wobble: exactly the gap
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="'z'"):  # names the pair it lacks
         rec.interval("a", "z")
     assert [a for a, *_ in rec.ranking] == ["a", "b", "c"] and rec.ranking[0][1] == pytest.approx(np.mean(wobbling(85)) / 20)
     assert rec.ranking[0][2] == pytest.approx(float(np.std(np.array(wobbling(85)) / 20, ddof=1)))
@@ -236,3 +237,21 @@ def test_a_cell_still_moving_gets_no_recommendation():
         rows.append(dataclasses.replace(row, arms=tuple(moving)))
     rec = decide_cell(rows, claim, sequential=False)
     assert rec.decision == "under budget" and "still moving" in rec.why and rec.use == ()
+
+
+@pytest.mark.parametrize("looks", [1, 3])
+def test_each_interval_is_the_paired_t_interval_at_the_simultaneous_level(looks):
+    """Checked against scipy's own paired t-test: level alpha / (pairs x looks), two-sided."""
+    data = {"a": wobbling(85), "b": wobbling(84, -1), "c": [1600 + 3 * s for s in range(8)]}
+    rec = decide(data, N, looks=looks)
+    assert rec.level == pytest.approx(ALPHA / (3 * looks))
+    for iv in rec.intervals:
+        a, b = (np.asarray(data[x]) / 20 for x in (iv.a, iv.b))
+        ci = stats.ttest_rel(a, b).confidence_interval(confidence_level=1 - rec.level)
+        assert (iv.low, iv.high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+
+
+@pytest.mark.parametrize("n", [0, -5, 2000.0, None])
+def test_the_number_of_test_images_must_be_a_positive_integer(n):
+    with pytest.raises(ValueError, match="positive integer"):
+        decide({"a": [1, 2, 3], "b": [1, 2, 3]}, n)
