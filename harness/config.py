@@ -283,9 +283,9 @@ DEFAULT_DEFERS = (
     TOLERANCE_DEFERRAL,
     Deferral(("*/efficientnet_lite0-mnist", "rounded_stats/efficientnet_lite0-*"),
              "a second dataset or another 8 EfficientNet-Lite0 runs, beyond the default's half hour"),
-    Deferral(("recommendation",),
+    Deferral(("recommendation/efficientnet_lite0-*",),  # a user's own cells (--datasets, --models) still run
              "the recommendation's pretraining-stats arm is another 8 EfficientNet-Lite0 runs, beyond the default's "
-             "half hour (on your own data: pytest claims/test_recommendation.py --datasets folder:PATH --models MODEL)"),
+             "half hour (on your own data: pytest claims/ --datasets folder:PATH --models MODEL)"),
 )
 # EfficientNet-Lite0's grid of fine-tunes: measured at the scan budget, too short to be fair, too long at a fair one
 LITE0_SCAN_DEFERRAL = Deferral(

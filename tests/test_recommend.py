@@ -171,7 +171,7 @@ def test_the_words_a_practitioner_acts_on(data, kwargs, words):
 
 
 def test_every_pair_s_interval_reads_either_way_and_is_centred_on_its_mean():
-    rec = decide({"a": wobbling(85), "b": wobbling(83, -1), "c": wobbling(80)}, N)
+    rec = decide({"c": wobbling(80), "b": wobbling(83, -1), "a": wobbling(85)}, N)  # ranked by mean, not as given
     assert len(rec.intervals) == 3 and all(iv.mean >= 0 for iv in rec.intervals)  # the better-looking arm first
     for iv in rec.intervals:
         back = rec.interval(iv.b, iv.a)
@@ -255,3 +255,4 @@ def test_each_interval_is_the_paired_t_interval_at_the_simultaneous_level(looks)
 def test_the_number_of_test_images_must_be_a_positive_integer(n):
     with pytest.raises(ValueError, match="positive integer"):
         decide({"a": [1, 2, 3], "b": [1, 2, 3]}, n)
+    assert decide({"a": [1, 1, 0], "b": [0, 1, 1]}, 1).seeds == 3  # one image is a test set, if a poor one

@@ -81,3 +81,18 @@ def test_plan_prices_the_user_s_cell_before_any_compute(session, pytester):
     assert "| recommendation " in plan and f"lenet-folder:{FASHION_TINY}" in plan
     row = next(line for line in plan.splitlines() if line.startswith("| recommendation ") and "folder:" in line)
     assert [c.strip() for c in row.split("|")][3:5] == ["32", "0"]  # 4 arms x 8 seeds at the last look, none stored
+
+
+def test_the_default_profile_runs_it_on_a_user_s_cells_and_leaves_out_only_its_offline_one(session, pytester, tmp_path):
+    """`pytest claims/ --datasets folder:PATH --models MODEL` under the default profile: the user's cell
+    runs; without them, the offline cell is listed as left out with the command that runs it."""
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gpus=cpu", "--seeds=3", "claims/",
+                                           f"--data-dir={tmp_path}", f"--datasets=folder:{FASHION_TINY}", "--models=lenet")
+    result.assert_outcomes(passed=3)
+    data = json.loads((latest_report(pytester.path / "reports") / "summary.json").read_text())
+    assert [r["cell"] for r in data["recommendation"]] == [f"lenet-folder:{FASHION_TINY}"] and not data["deferred"]
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gpus=cpu", "--plan", "claims/",
+                                           f"--data-dir={tmp_path}")
+    assert result.ret == 0
+    plan = (pytester.path / "reports" / "plan.md").read_text()
+    assert "efficientnet_lite0-fashion_mnist" not in plan
