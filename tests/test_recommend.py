@@ -209,6 +209,8 @@ def test_a_cell_s_rankings_are_decided_on_their_counts_with_the_plan_s_looks():
     # a failed seed drops out whole (its pair with it), the others stay paired
     failed = rows + [ranking(9, {"dataset": 0.5, "none": 0.9}, failed="diverged")]
     assert decide_cell(failed, claim, sequential=False).seeds == 4
+    with pytest.raises(ValueError, match="same test images"):  # no seed left at all
+        decide_cell([ranking(0, {"dataset": 0.8, "none": 0.7}, failed="diverged")], claim, sequential=False)
     with pytest.raises(ValueError, match="same test images"):
         decide_cell([ranking(0, {"dataset": 0.8, "none": 0.7}, n=1000), ranking(1, {"dataset": 0.8, "none": 0.7}, n=500)],
                     claim, sequential=False)
@@ -223,7 +225,9 @@ def test_a_cell_still_moving_gets_no_recommendation():
     from harness.budget import FairTest
     from harness.recommend import decide_cell
 
-    claim = spec("recommendation", kind="ranking", margin=1.0, fair_test=FairTest(converged=1.0))
+    # the cell model's own condition (model "m") is the binding one: 1 point, where the default allows 5
+    claim = spec("recommendation", kind="ranking", margin=1.0,
+                 fair_test=FairTest(converged=5.0, models={"m": FairTest(converged=1.0)}))
     rows = []
     for s in range(4):
         row = ranking(s, {"dataset": 0.88, "none": 0.82})
@@ -256,3 +260,18 @@ def test_the_number_of_test_images_must_be_a_positive_integer(n):
     with pytest.raises(ValueError, match="positive integer"):
         decide({"a": [1, 2, 3], "b": [1, 2, 3]}, n)
     assert decide({"a": [1, 1, 0], "b": [0, 1, 1]}, 1).seeds == 3  # one image is a test set, if a poor one
+
+
+def test_the_json_the_report_writes_carries_every_part_of_the_decision():
+    data = {"dataset": wobbling(85), "pretrain": wobbling(85.1, -1), "none": wobbling(82), "minmax": wobbling(81.5, -1)}
+    rec = decide(data, N)
+    assert rec.decision == "use any of" and rec.avoid == ("none", "minmax")
+    assert rec.words().endswith("avoid none: -3.09 [-3.46, -2.71] against pretrain, minmax: -3.60 [-3.66, -3.54] "
+                                "against pretrain")
+    out = rec.to_dict()
+    assert out == {"decision": "use any of", "use": ["pretrain", "dataset"], "avoid": ["none", "minmax"],
+                   "undecided": [], "words": rec.words(), "seeds": 8, "margin": MARGIN, "alpha": ALPHA,
+                   "level": rec.level, "why": "",
+                   "ranking": [{"arm": a, "mean": m, "sd": sd} for a, m, sd in rec.ranking],
+                   "intervals": [{"a": i.a, "b": i.b, "mean": i.mean, "low": i.low, "high": i.high}
+                                 for i in rec.intervals]}
