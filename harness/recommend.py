@@ -73,12 +73,7 @@ class Recommendation:
         return self.decision == "use" or (self.decision == "use any of" and not self.undecided)
 
     def interval(self, a: str, b: str) -> Interval:
-        for iv in self.intervals:
-            if (iv.a, iv.b) == (a, b):
-                return iv
-            if (iv.b, iv.a) == (a, b):
-                return iv.flipped()
-        raise KeyError((a, b))
+        return lookup(self.intervals, a, b)
 
     def words(self) -> str:
         """What a practitioner acts on, e.g. "use any of dataset, pretrain: no other beats them by
@@ -141,13 +136,12 @@ def decide(counts: dict[str, list[int]], n: int, margin: float = MARGIN, alpha: 
                               why=f"{seeds} seed(s), the rule needs at least {min_seeds}")
     intervals = tuple(_interval(arms[i], arms[j], acc[i] - acc[j], level, 100 / n)
                       for i, j in combinations(range(len(arms)), 2))
-    rec = Recommendation("no recommendation", (), (), (), intervals=intervals, **base)
     if shortfalls:
         return Recommendation("under budget", (), (), tuple(arms), intervals=intervals, **base,
                               why="; ".join(shortfalls))
     order = [a for a, *_ in ranking]
-    beats = {(i, j): rec.interval(i, j).low > margin for i in order for j in order if i != j}
-    usable = [i for i in order if all(rec.interval(j, i).high < margin for j in order if j != i)]
+    beats = {(i, j): lookup(intervals, i, j).low > margin for i in order for j in order if i != j}
+    usable = [i for i in order if all(lookup(intervals, j, i).high < margin for j in order if j != i)]
     avoid = tuple(j for j in order if any(beats[(i, j)] for i in order if i != j))
     single = [x for x in order if all(beats[(x, j)] for j in order if j != x)]
     if single:
@@ -158,6 +152,16 @@ def decide(counts: dict[str, list[int]], n: int, margin: float = MARGIN, alpha: 
         decision, use = "no recommendation", ()
     undecided = tuple(a for a in order if a not in use and a not in avoid)
     return Recommendation(decision, use, avoid, undecided, intervals=intervals, **base)
+
+
+def lookup(intervals: tuple[Interval, ...], a: str, b: str) -> Interval:
+    """The interval of a - b among the pairs', whichever way it was stored."""
+    for iv in intervals:
+        if (iv.a, iv.b) == (a, b):
+            return iv
+        if (iv.b, iv.a) == (a, b):
+            return iv.flipped()
+    raise KeyError((a, b))
 
 
 def _interval(a: str, b: str, d: np.ndarray, level: float, one_count: float) -> Interval:
