@@ -18,7 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness.claims import ClaimSpec  # noqa: E402
-from harness.recommend import MARGIN, NORMS, decide  # noqa: E402
+from harness.norms import CHOOSABLE  # noqa: E402
+from harness.recommend import MARGIN, decide  # noqa: E402
 from harness.verdicts import judge_rows, sequential_rows  # noqa: E402
 
 IMAGES = 1000
@@ -71,7 +72,7 @@ def recommended_cells(rng, trials: int, means: list[float], looks: tuple[int, ..
     looks) and stopped once decided, as the sequential plan does."""
     n, out = 2000, []
     p = np.asarray(means) / 100
-    arms = list(NORMS[:len(means)])
+    arms = list(CHOOSABLE[:len(means)])
     for _ in range(trials):
         acc = p[:, None] + rng.normal(0, 0.005, looks[-1]) + rng.normal(0, 0.006, (len(p), looks[-1]))
         k = np.rint(np.clip(acc, 0, 1) * n).astype(int)
@@ -91,10 +92,10 @@ def recommendation_rates(rng, trials: int) -> None:
         print(f"  A/A, seeds {looks}: a false 'use X' or 'avoid j' {rate(false)}; "
               f"all six named equivalent {rate(np.array([len(r.use) == 6 for r in aa]))}")
         edge = recommended_cells(rng, trials, [85.0 + MARGIN] + [85.0] * 5, looks)
-        false = np.array([bool(set(r.use) - {NORMS[0]}) for r in edge])
+        false = np.array([bool(set(r.use) - {CHOOSABLE[0]}) for r in edge])
         far = recommended_cells(rng, trials, [85.0] * 5 + [82.0], looks)
         print(f"  one arm better by the margin, seeds {looks}: another named usable {rate(false)}; "
-              f"one arm 3 points worse: avoided {rate(np.array([r.avoid == (NORMS[5],) for r in far]))}")
+              f"one arm 3 points worse: avoided {rate(np.array([r.avoid == (CHOOSABLE[5],) for r in far]))}")
 
 
 if __name__ == "__main__":

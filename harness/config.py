@@ -277,7 +277,7 @@ TOLERANCE_DEFERRAL = Deferral(
     "paper")
 # What the default leaves out beside it, measured on 2 cores (a session of the rest takes about half an hour)
 DEFAULT_DEFERS = (
-    Deferral(("fixres_*",), "FixRes trains at 56 and 96 px: about 18 core-minutes a seed"),
+    Deferral(("fixres_*",), "FixRes trains at 56 and 96 px: about 9.5 core-minutes a seed, to 8 seeds"),
     Deferral(("init_*", "plateau", "retraining_*", "zero_shot_*"),
              "scans and the init search: 25 to 75 runs a seed, or a 5 x 5 grid of evaluations after each"),
     TOLERANCE_DEFERRAL,

@@ -12,6 +12,8 @@ from typing import Callable, Sequence
 from harness.errors import UsageError
 from harness.registry import Registry
 
+# the normalizations a user chooses between, which the recommendation compares (--recommend-norms for others)
+CHOOSABLE = ("dataset", "pretrain", "imagenet", "none", "instance", "minmax")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -15,6 +15,7 @@ from harness.config import DEFAULT_PROFILE, PROFILES, get_profile
 from harness.devices import available_cores, core_share, device_for_worker, parse_gpus, visible_gpu_count
 from harness.errors import UsageError
 from harness.files import write_problem
+from harness.norms import CHOOSABLE, check_spec
 from harness.session import Settings
 
 MAX_SEEDS = 1000  # a bound on --seeds: each seed is a test item of every cell
@@ -52,8 +53,8 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--datasets", metavar="LIST", default=None,
                     help="comma list of datasets (or folder:PATH) replacing each claim's dataset axis. Default: the claim's")
     group.addoption("--recommend-norms", metavar="LIST", default=None,
-                    help="comma list of the normalizations the recommendation compares (names as in --help's "
-                         "README table, or fixed:MEAN/STD). Default: dataset,pretrain,imagenet,none,instance,minmax")
+                    help="comma list of the normalizations the recommendation compares (harness.norms' names, or "
+                         f"fixed:MEAN/STD). Default: {','.join(CHOOSABLE)}")
     group.addoption("--cpu-threads", metavar="N", default=None,
                     help="intra-op threads of each run (recorded with it; CPU results are bitwise reproducible "
                          "at a fixed count). Default: each process's share of the cores, cores // xdist workers, "
@@ -194,17 +195,17 @@ def read_settings(config: pytest.Config) -> Settings:
     )
 
 
-def recommend_norms(text: str | None) -> list[str] | None:
-    """--recommend-norms: known normalizations, each once, at least two."""
-    from harness.norms import check_spec
-
+def recommend_norms(text: str | None) -> tuple[str, ...]:
+    """--recommend-norms: known normalizations, each once, at least two; without it, CHOOSABLE."""
     try:
         names = name_list(text, check_spec)
     except UsageError as exc:
         raise UsageError(f"--recommend-norms: {exc}") from None
-    if names is not None and (len(set(names)) < 2 or len(set(names)) != len(names)):
+    if names is None:
+        return CHOOSABLE
+    if len(set(names)) < 2 or len(set(names)) != len(names):
         raise UsageError(f"--recommend-norms {text!r}: expected at least two different normalizations, each once")
-    return names
+    return tuple(names)
 
 
 def read_backend(config: pytest.Config) -> tuple[str, str | None, Path | None]:

@@ -377,7 +377,7 @@ def requests_ahead(item: pytest.Function, seeds) -> tuple[tuple, dict, bool]:
     numerics = numerics_for("cuda" if settings.device.startswith("cuda") else "cpu", item.config.getoption("--compile"))
     given = {"finetune": plan_runs(scratch, settings, of(item.config).store, numerics),
              "data_dir": settings.data_dir, "profile": settings.profile,
-             "normalizations": normalizations_of(settings), **params}
+             "normalizations": settings.recommend_norms, **params}
     for seed in seeds:
         def call(seed=seed):
             evidence = Evidence(scratch, dataclasses.replace(tag, seed=seed))
@@ -620,16 +620,10 @@ def profile(request: pytest.FixtureRequest) -> Profile:
     return of(request.config).settings.profile
 
 
-def normalizations_of(settings: Settings) -> tuple[str, ...]:
-    from harness.recommend import NORMS
-
-    return tuple(settings.recommend_norms or NORMS)
-
-
 @pytest.fixture
 def normalizations(request: pytest.FixtureRequest) -> tuple[str, ...]:
-    """The normalizations the recommendation compares (--recommend-norms, else harness.recommend.NORMS)."""
-    return normalizations_of(of(request.config).settings)
+    """The normalizations the recommendation compares (--recommend-norms, else harness.norms.CHOOSABLE)."""
+    return of(request.config).settings.recommend_norms
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 other, paired by seed, with one written rule that controls the family-wise error of all it says.
 
 The rule, fixed before any run:
-- Arms are the normalizations a user can choose (NORMS, or --recommend-norms), each fine-tuned with
+- Arms are the normalizations a user can choose (harness.norms.CHOOSABLE, or --recommend-norms), each fine-tuned with
   the same seeds; a seed's arms share its head initialisation, data order and augmentation draws.
 - For every pair of arms (i, j), the mean paired difference d = acc_i - acc_j in points gets a
   two-sided t interval at level 1 - alpha / (pairs x looks): Bonferroni over all K(K-1)/2 pairs and
@@ -29,8 +29,6 @@ from itertools import combinations
 import numpy as np
 from scipy import stats
 
-# the normalizations a user can choose between, as harness.norms names them
-NORMS = ("dataset", "pretrain", "imagenet", "none", "instance", "minmax")
 MARGIN = 1.0  # points: the catalogue's equivalence margin; a smaller gap is not worth acting on
 ALPHA = 0.05  # family-wise, over every pair and every look
 DECISIONS = ("use", "use any of", "no recommendation", "under budget", "too few seeds")
@@ -72,6 +70,15 @@ class Recommendation:
         """The sequential plan stops: one arm recommended, or every arm usable or to avoid."""
         return self.decision == "use" or (self.decision == "use any of" and not self.undecided)
 
+    @property
+    def lead(self) -> str:
+        """The arm every other is set against: the one to use first, else the best-looking."""
+        return self.use[0] if self.use else self.ranking[0][0]
+
+    def says(self, arm: str) -> str:
+        """What the rule says of `arm`: use, avoid or undecided."""
+        return "use" if arm in self.use else "avoid" if arm in self.avoid else "undecided"
+
     def interval(self, a: str, b: str) -> Interval:
         return lookup(self.intervals, a, b)
 
@@ -81,21 +88,18 @@ class Recommendation:
         m = f"{self.margin:g} point{'s' if self.margin != 1 else ''}"
         if self.decision in ("under budget", "too few seeds"):
             return f"no recommendation ({self.decision}): {self.why}"
-        best = self.ranking[0][0]
-        parts = []
+        parts, lead = [], self.lead
         if self.decision == "use":
-            x = self.use[0]
-            gaps = ", ".join(f"{j} {self.interval(j, x).text()}" for j, *_ in self.ranking if j != x)
-            parts.append(f"use {x}: it beats every other by more than {m} ({gaps})")
+            gaps = ", ".join(f"{j} {self.interval(j, lead).text()}" for j, *_ in self.ranking if j != lead)
+            parts.append(f"use {lead}: it beats every other by more than {m} ({gaps})")
         elif self.decision == "use any of" and len(self.use) == 1:
-            parts.append(f"use {self.use[0]}: no other beats it by {m} or more")
+            parts.append(f"use {lead}: no other beats it by {m} or more")
         elif self.decision == "use any of":
             parts.append(f"use any of {', '.join(self.use)}: they differ by less than {m}, and no other beats them "
                          f"by {m} or more")
         else:
-            parts.append(f"no recommendation: {best} leads, but no normalization is shown within {m} of the best "
+            parts.append(f"no recommendation: {lead} leads, but no normalization is shown within {m} of the best "
                          f"(the intervals still straddle the margin; more seeds would tell)")
-        lead = self.use[0] if self.use else best
         if self.decision != "use" and self.avoid:
             parts.append("avoid " + ", ".join(f"{j}: {self.interval(j, lead).text()} against {lead}" for j in self.avoid))
         if self.undecided and self.decision != "no recommendation":

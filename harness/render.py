@@ -305,12 +305,10 @@ def recommendation_lines(recommendations: list) -> list[str]:
            f"(equivalent within it).", ""]
     for cell_id, rec in recommendations:
         out += [f"### {cell_id}", "", f"**{rec.words()}** ({rec.seeds} seeds).", ""]
-        lead = rec.use[0] if rec.use else rec.ranking[0][0]
-        rows = []
-        for arm, mean, sd in rec.ranking:
-            status = ("use" if arm in rec.use else "avoid" if arm in rec.avoid else "undecided")
-            vs = "–" if arm == lead or not rec.intervals else rec.interval(arm, lead).text()
-            rows.append([arm, f"{mean:.2f} ± {sd:.2f}", vs, status])
+        lead = rec.lead
+        rows = [[arm, f"{mean:.2f} ± {sd:.2f}",
+                 "–" if arm == lead or not rec.intervals else rec.interval(arm, lead).text(), rec.says(arm)]
+                for arm, mean, sd in rec.ranking]
         out += [tabulate(rows, headers=["normalization", "accuracy (%)", f"− {lead} [simultaneous interval], pt",
                                         "the rule says"], tablefmt="github"), ""]
     return out

@@ -16,6 +16,7 @@ import pytest
 
 from harness.claims import ClaimSpec
 from harness.config import Profile
+from harness.norms import CHOOSABLE
 from harness.observations import ItemTag
 
 
@@ -36,7 +37,7 @@ class Settings:
     datasets: list[str] | None
     worker: str
     plan: bool = False  # --plan: list what the session would train, train nothing
-    recommend_norms: list[str] | None = None  # --recommend-norms; None: harness.recommend.NORMS
+    recommend_norms: tuple[str, ...] = CHOOSABLE  # what the recommendation compares: --recommend-norms, else these
     backend: str = "local"  # "local": this process (or each xdist worker) trains; "ray": Ray tasks do
     ray_address: str | None = None  # --ray-address; None: a Ray instance on this machine
     node_data_dir: Path | None = None  # the data dir on the Ray nodes (--ray-data-dir, else data_dir)

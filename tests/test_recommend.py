@@ -123,12 +123,12 @@ def test_the_claim_compares_each_choice_once_for_the_model_it_runs():
     import importlib.util
 
     from conftest import ROOT
-    from harness.recommend import NORMS
+    from harness.norms import CHOOSABLE
 
     spec = importlib.util.spec_from_file_location("recommendation_claim", ROOT / "claims" / "test_recommendation.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    labels = lambda model, norms=NORMS: [label for _, label in module.arms_for(model, norms)]  # noqa: E731
+    labels = lambda model, norms=CHOOSABLE: [label for _, label in module.arms_for(model, norms)]  # noqa: E731
     assert labels("efficientnet_lite0") == ["dataset", "pretrain (0.5/0.5)", "imagenet", "none", "instance", "minmax"]
     assert labels("resnet50") == ["dataset", "pretrain = imagenet", "none", "instance", "minmax"]
     assert labels("lenet") == ["dataset", "none", "instance", "minmax"]
