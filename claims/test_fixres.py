@@ -47,7 +47,8 @@ Seeds    the profile's; with --seeds auto, looks at 3, 5 and 8 seeds (O'Brien-Fl
 Table    train side x test side accuracy, as in the source's table.
 Test-time preprocessing: the whole image resized to the test side (small images have no margin to
 crop), so the test object size is the image's; the FixRes stage trains on it. (c) and (d) run from the
-same trained network as (b), with the same data order (harness.train.FIXRES_VARIANTS). Both test sides
+same trained network as (b), with the same data order (harness.config.FIXRES_VARIANTS); each network runs
+only the variants a claim reads (ABLATION). Both test sides
 of (a) evaluate with the BatchNorm statistics training leaves, re-estimated on training's own random
 resized crops at r (harness.train.recalibrate_bn), so neither side is favoured.
 """
@@ -81,15 +82,19 @@ def fixres_claim(name: str, title: str, source: str, domain: dict, kind: str, ma
                              margin_why=margin_why, min_seeds=3, looks=(3, 5, 8), **CELLS)
 
 
+# the ablation variants each network's claims read: (c) and (d) from the network trained at r, (f) from the one at R
+ABLATION = {"low": ("classifier", "bn_train_da"), "high": ("bn_train_da",)}
+
+
 def fixres_runs(finetune, profile, model, dataset, seed):
-    """The network trained at r (tests at r, R, R'; FixRes at R with 004's ablation) and the one
-    trained at R (the same tests; FixRes at R' with the ablation), for one seed."""
+    """The network trained at r (tests at r, R, R'; FixRes at R with the ablation's variants of (c) and
+    (d)) and the one trained at R (the same tests; FixRes at R' with the variant of (f)), for one seed."""
     low, high, close = profile.fixres_sides
     tests = (low, high, close)
-    stage = {"fixres_epochs": profile.fixres_epochs, "fixres_ablation": True}
     runs = {train: finetune(model=model, dataset=dataset, norm="pretrain", seed=seed, augment="random_resized_crop",
-                            resolution=train, test_resolutions=tests, fixres_resolution=side, **stage)
-            for train, side in ((low, high), (high, close))}
+                            resolution=train, test_resolutions=tests, fixres_resolution=side,
+                            fixres_epochs=profile.fixres_epochs, fixres_ablation=ABLATION[which])
+            for which, train, side in (("low", low, high), ("high", high, close))}
     for train, run in runs.items():  # asserted, not assumed: the resolutions and the frozen layers
         if run.ok:
             assert run.result.meta["resolution"] == train

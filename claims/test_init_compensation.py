@@ -10,8 +10,9 @@ H1       (a) acc(bad cell, rescaled init) > acc(dataset stats) - 2 points (non-i
 Domain   (a) and (b) test a rescue only where there is something to rescue: the default init at the bad
          cell is more than 2 points below dataset stats (the plateau), on the validation split, mean of
          the search seeds. A cell where the default init already reaches the plateau is "out of
-         domain": its numbers are shown, never judged. Measured once per cell (on the search seeds),
-         so every judged seed carries the same answer.
+         domain": its validation numbers are shown, never judged, and neither the init search nor the
+         judged arms run there (no test could use them). Measured once per cell (on the search seeds),
+         before the search, so every judged seed carries the same answer.
 Test     one-sided paired t-tests; Holm across the two bad cells; alpha 0.05.
 Margin   (a) 2.0 points, the plateau margin of test_exact_values: 002 asks whether the rescued cell is
          back on the plateau ("exceeding the 95th percentile of the previously computed range") and prints
@@ -93,14 +94,17 @@ def below_plateau(finetune, model, dataset, norm, recipe) -> tuple[tuple[bool, s
 
 
 def search(finetune, model, dataset, profile, recipe, where: str):
-    """The bad cell, the init that best rescues it and the domain check, or the failed runs that
-    leave none: (cell, scale, (holds, measured), failed)."""
+    """The bad cell, the domain check and, inside the domain, the init that best rescues the cell, or
+    the failed runs that leave none: (cell, scale, (holds, measured), failed). Outside the domain the
+    search does not run: the scale is None, and so are the judged arms."""
     bad, failed = (CELL_002, []) if where == "cell_002" else worst_cell(finetune, model, dataset, profile, recipe)
     if bad is None:
         return None, None, (False, "not measured: the selection's runs failed"), failed
     domain, failed = below_plateau(finetune, model, dataset, bad, recipe)
     if failed:
         return None, None, domain, failed
+    if not domain[0]:
+        return bad, None, domain, []
     scale, failed = best_init(finetune, model, dataset, bad, recipe)
     return (bad if scale is not None else None), scale, domain, failed
 
@@ -118,9 +122,12 @@ def failed_arm(label: str, failed: list) -> Arm:
 @WHERE
 def test_rescaled_init_recovers_the_plateau(finetune, evidence, profile, model, dataset, where, seed):
     recipe = lenet_002(profile)
-    reference = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe)
     bad, scale, domain, failed = search(finetune, model, dataset, profile, recipe, where)
     evidence.in_domain("below_plateau", *domain)
+    if bad is not None and not domain[0]:  # outside the domain: no search, no judged arms
+        evidence.outside_domain("rescaled init at the bad cell", "dataset stats")
+        return
+    reference = finetune(model=model, dataset=dataset, norm="dataset", seed=seed, **recipe)
     if bad is None:
         evidence.noninferior(failed_arm("rescaled init at the bad cell", failed), reference, b_label="dataset stats")
         return
@@ -138,6 +145,9 @@ def test_rescaled_init_beats_default(finetune, evidence, profile, model, dataset
     recipe = lenet_002(profile)
     bad, scale, domain, failed = search(finetune, model, dataset, profile, recipe, where)
     evidence.in_domain("below_plateau", *domain)
+    if bad is not None and not domain[0]:  # outside the domain: no search, no judged arms
+        evidence.outside_domain("rescaled init", "default init")
+        return
     if bad is None:
         evidence.greater(failed_arm("rescaled init", failed), failed_arm("default init", failed))
         return

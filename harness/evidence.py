@@ -65,6 +65,15 @@ class Evidence:
         """This seed's pair for a non-inferiority claim: H1 a > b - the claim's margin."""
         self._record("noninferior", as_arm(a, a_label), as_arm(b, b_label))
 
+    def outside_domain(self, a_label: str, b_label: str) -> None:
+        """This seed's pair for a cell that a domain check already places outside the claim's domain,
+        its arms left untrained: no test of the claim could use them (the report says so)."""
+        if all(check.holds for check in self.checks.values()):
+            pytest.fail(f"claim {self.claim.name!r}: evidence.outside_domain() needs a domain condition that fails; "
+                        f"this cell meets every condition checked so far, so it must be tested", pytrace=False)
+        if not self.planning:  # --plan: the check ran on stand-in values
+            self._record(CALL_OF_KIND[self.claim.kind], Arm.untrained(a_label), Arm.untrained(b_label))
+
     def rank(self, *arms: "RunRecord | Arm") -> None:
         """This seed's arms for a ranking claim: every choice, compared with every other (harness.recommend)."""
         self._check_call("rank")

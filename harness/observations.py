@@ -18,6 +18,7 @@ from harness.config import RunRecord
 from harness.plan import RunRequest
 
 PROPERTY = "normclaims"  # the user_properties name of every payload
+UNTRAINED = "not trained: the cell is outside the claim's domain"  # the reason of Arm.untrained
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,16 @@ class Arm:
         """A stated reference value, e.g. the plateau share a claim commits to: exact as written."""
         return cls(label, value, (), None, Fraction(repr(float(value))).denominator)
 
+    @classmethod
+    def untrained(cls, label: str) -> "Arm":
+        """An arm a cell outside its claim's domain does not train: no value, and no failure."""
+        return cls(label, None, (), UNTRAINED)
+
     def failures(self) -> list[str]:
         """Why this arm gives no usable value: its failed runs, else its own reason, else a
-        missing or non-finite value."""
+        missing or non-finite value. An arm left untrained outside the domain has none."""
+        if self.reason == UNTRAINED and not self.runs:
+            return []
         failed = [f"{r.label}: {r.reason}" for r in self.runs if not r.ok]
         if failed:
             return failed
@@ -109,6 +117,11 @@ class Observation:
 
     def failures(self) -> list[str]:
         return list(dict.fromkeys(self.a.failures() + self.b.failures()))
+
+    def measured(self) -> bool:
+        """Both arms have a value: the pair is a seed of the cell's numbers (an arm left untrained
+        outside the domain has none, and no failure)."""
+        return not self.failures() and self.a.value is not None and self.b.value is not None
 
     def runs(self) -> list[RunRecord]:
         return list({r.key: r for r in self.a.runs + self.b.runs}.values())

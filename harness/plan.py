@@ -73,8 +73,9 @@ def run_images(cfg: RunConfig, train_size: int | None, test_size: int | None) ->
     evaluated = {e for e in range(1, cfg.epochs + 1) if e % cfg.eval_every == 0} | {settle_epoch(cfg.epochs), cfg.epochs}
     evals = (len(evaluated - {None}) if cfg.train else 1) + len(cfg.test_resolutions)
     recalibration = train * evals if cfg.bn_recalibration else 0
-    fixres = (train // cfg.batch_size) * cfg.batch_size * cfg.fixres_epochs
-    evals += 2 * bool(cfg.fixres_epochs)  # the stage at three quarters and at its end
+    stages = (1 + len(cfg.fixres_ablation)) * bool(cfg.fixres_epochs)  # the stage and each ablation variant
+    fixres = (train // cfg.batch_size) * cfg.batch_size * cfg.fixres_epochs * stages
+    evals += stages + bool(cfg.fixres_epochs)  # each at its end, the stage also at three quarters
     return trained + fixres + EVAL_COST * (test * evals + recalibration)
 
 

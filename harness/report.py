@@ -180,7 +180,7 @@ class Reporter:
         settings = session_of(self.config).settings
         by_cell: dict[tuple, list] = defaultdict(list)
         for obs in {(o.claim, o.cell, o.seed): o for o in self.observations.values()}.values():
-            if not obs.failures():
+            if obs.measured():
                 by_cell[(obs.claim, obs.cell)].append(obs)
         diffs = {key: observation_diffs(rows)[0] for key, rows in by_cell.items()}
         families = {tag.spec.name: tag.family_size for tag in self.tags.values()}

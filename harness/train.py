@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from harness import HARNESS_VERSION
 from harness.budget import settle_epoch, settle_step
 from harness.augment import crop_flip_draws, crop_flip_padded, pad_images, resized_crop, resized_crop_draws, unpadded
-from harness.config import RunConfig, RunResult
+from harness.config import FIXRES_VARIANTS, RunConfig, RunResult
 from harness.datasets import dataset_stats, get_dataset, load_arrays, subset_indices
 from harness.devices import enter_device
 from harness.errors import RunFailed, UsageError
@@ -311,20 +311,17 @@ def recalibrate_bn(run: RunState, cfg: RunConfig) -> None:
     run.model.eval()
 
 
-# Source 004's ablation of the FixRes stage: (last BatchNorm re-estimated, test preprocessing)
-FIXRES_VARIANTS = {"classifier": (False, True), "classifier_train_da": (False, False), "bn_train_da": (True, False)}
-
-
 def fixres_metrics(run: RunState, cfg: RunConfig, gen: torch.Generator) -> dict:
-    """The FixRes stage ("fixres@R"), and with fixres_ablation each variant of source 004's ablation
-    ("fixres[VARIANT]@R"), every one from the same trained network and the same data order. The
+    """The FixRes stage ("fixres@R"), and each variant of source 004's ablation that fixres_ablation
+    names ("fixres[VARIANT]@R"), every one from the same trained network and the same data order. The
     stage's meta under "meta"."""
     r = cfg.fixres_resolution
     trained = {k: v.detach().clone() for k, v in run.model.state_dict().items()} if cfg.fixres_ablation else None
     draws = gen.get_state()
     out = {}
     out[f"fixres@{r}"], out["meta"] = fixres_stage(run, cfg, gen, settle=True)
-    for name, (bn, test_da) in FIXRES_VARIANTS.items() if trained is not None else ():
+    for name in cfg.fixres_ablation:
+        bn, test_da = FIXRES_VARIANTS[name]
         run.model.load_state_dict(trained)
         variant_gen = torch.Generator().set_state(draws)  # the variants differ in what they train, not in data
         out[f"fixres[{name}]@{r}"], _ = fixres_stage(run, cfg, variant_gen, bn=bn, test_da=test_da)

@@ -147,7 +147,7 @@ def group_cells(observations: list[Observation], specs: dict[str, ClaimSpec]) ->
     out: dict[str, list[CellResult]] = defaultdict(list)
     for (claim, cell, a_label, b_label), rows in grouped.items():
         rows = sorted({r.seed: r for r in rows}.values(), key=lambda r: r.seed)
-        ok = [r for r in rows if not r.failures()]
+        ok = [r for r in rows if r.measured()]
         runs = {run.key: run for r in rows for run in r.runs()}
         out[claim].append(CellResult(
             spec=specs[claim], cell=cell, a_label=a_label, b_label=b_label,
@@ -417,6 +417,8 @@ def decide(families: list[list[CellResult]]) -> None:
                 if c.summary is not None:
                     c.reason += (f"; the numbers: {c.summary.mean_diff:+.2f} pt, 95% interval "
                                  f"[{c.ci95[0]:+.2f}, {c.ci95[1]:+.2f}], n = {c.summary.n}")
+                elif not c.a:
+                    c.reason += "; its arms were not trained"
             elif not testable(c):
                 need = max(2, c.spec.min_seeds)
                 c.verdict, c.reason = "inconclusive", f"only {len(c.a)} seed(s); this claim needs at least {need}"

@@ -156,6 +156,9 @@ class FakeEvidence:
     def noninferior(self, a, b, **labels):
         self._pair("noninferior", a, b, **labels)
 
+    def outside_domain(self, a_label, b_label):
+        self.pair = ("outside_domain", Arm.untrained(a_label), Arm.untrained(b_label))
+
     def heatmap(self, title, content):
         pass
 
@@ -226,11 +229,16 @@ def test_the_domain_is_measured_once_for_every_judged_seed():
 def test_a_cell_whose_default_init_reaches_the_plateau_is_out_of_domain(name):
     """Against a default init already on the plateau, a rescue cannot show: such a cell must not
     count as a test of the claim."""
-    evidence = FakeEvidence()
-    INIT[name][1](finetune=FakeFinetune(lenet_accuracy(default_gap=1.0)), evidence=evidence, profile=SMOKE,
+    evidence, fake = FakeEvidence(), FakeFinetune(lenet_accuracy(default_gap=1.0))
+    INIT[name][1](finetune=fake, evidence=evidence, profile=SMOKE,
                   model="lenet", dataset="mnist", where="cell_002", seed=0)
     holds, measured = evidence.checks["below_plateau"]
     assert holds is False and "points below" in measured
+    # what decided it is all that ran: the domain's validation runs, no init search, no judged arm
+    assert {(c.norm, c.evaluate_on, c.init_scale) for c in fake.requests} == {
+        ("fixed:-1/0.1", "val", None), ("dataset", "val", None)}
+    assert evidence.pair[0] == "outside_domain" and all(arm.value is None and not arm.failures()
+                                                         for arm in evidence.pair[1:])
 
 
 EXACT = claims_of("test_exact_values")

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import harness_on_path
-from harness.config import LITE0_SCAN_DEFERRAL, PROFILES, TOLERANCE_DEFERRAL
+from harness.config import LENET_SCAN_DEFERRAL, LITE0_SCAN_DEFERRAL, PROFILES, TOLERANCE_DEFERRAL
 
 CLAIM = '''
 import pytest
@@ -62,11 +62,24 @@ def test_a_named_claim_runs_under_the_default(catalogue, args):
 def test_the_cpu_profile_defers_only_what_no_cpu_budget_makes_fair():
     assert PROFILES["default"].defers and PROFILES["default"].sequential and PROFILES["cpu"].sequential
     assert not any(p.defers for name, p in PROFILES.items() if name not in ("default", "cpu"))
-    assert PROFILES["cpu"].defers == (TOLERANCE_DEFERRAL, LITE0_SCAN_DEFERRAL)
+    assert PROFILES["cpu"].defers == (TOLERANCE_DEFERRAL, LITE0_SCAN_DEFERRAL, LENET_SCAN_DEFERRAL)
     assert TOLERANCE_DEFERRAL in PROFILES["default"].defers
-    assert TOLERANCE_DEFERRAL.profile == LITE0_SCAN_DEFERRAL.profile == "paper"
+    assert TOLERANCE_DEFERRAL.profile == LITE0_SCAN_DEFERRAL.profile == LENET_SCAN_DEFERRAL.profile == "paper"
     budgets = ("epochs", "train_subset", "test_subset", "batch_size", "lenet_epochs", "lenet_train_subset", "fixres_sides")
     assert all(getattr(PROFILES["default"], b) == getattr(PROFILES["cpu"], b) for b in budgets)  # the same fair tests
+
+
+def test_the_cpu_profile_leaves_out_the_grids_measured_unfair_and_runs_the_rest(catalogue, pytester):
+    """LeNet's plateau grid and EfficientNet-Lite0's are left out of the cpu profile (each measured
+    still moving at the budget it affords), with the paper's command; the claim's other cells run."""
+    claim = CLAIM.format(name="plateau").replace(
+        'cells=(("m", "x"),)', 'cells=(("m", "x"), ("lenet", "mnist"), ("efficientnet_lite0", "fashion_mnist"))')
+    (pytester.path / "claims" / "test_plateau.py").write_text(claim)
+    catalogue("claims/", "--profile", "cpu").assert_outcomes(passed=2, deselected=2)  # a cell a session, its plan
+    data = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    deferred = {d["claim"]: d for d in data["deferred"]}
+    assert set(deferred) == {"plateau/lenet-mnist", "plateau/efficientnet_lite0-fashion_mnist"}
+    assert "6.2 points" in deferred["plateau/lenet-mnist"]["why"] and "--profile paper" in deferred["plateau/lenet-mnist"]["run"]
 
 
 def test_a_selection_that_keeps_some_seeds_of_a_cell_runs_them(catalogue):

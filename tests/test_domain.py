@@ -48,6 +48,21 @@ def test_an_out_of_domain_cell_counts_in_the_holm_family_as_untested():
     assert beside.p("support") == pytest.approx(min(1.0, 2 * alone.p("support")))
 
 
+def test_a_cell_left_untrained_outside_the_domain_is_out_of_domain_not_invalid():
+    """A claim may skip the arms of a cell a check already places outside its domain
+    (evidence.outside_domain): the cell says so, with the check's numbers, and counts as untested."""
+    checks = (DomainCheck("ratio", False, "r/R = 0.14"), DomainCheck("augment", True, "random_resized_crop"))
+    untrained = [Observation("c", cell("m-out"), s, Arm.untrained("a"), Arm.untrained("b"), checks) for s in range(3)]
+    claim = spec(domain=DOMAIN, cells=(("m", "in"), ("m", "out")))
+    results = group_cells(observations("m-in", 3.0, True) + untrained, {"c": claim})["c"]
+    decide([results])
+    cells = {c.cell_id: c for c in results}
+    out = cells["m-out"]
+    assert out.verdict == "out of domain" and not out.failures and out.a == [] and out.summary is None
+    assert "r/R = 0.14" in out.reason and "its arms were not trained" in out.reason
+    assert cells["m-in"].untested == 1  # it counts in the Holm family as a cell without a test
+
+
 def test_a_domain_condition_must_be_words():
     with pytest.raises(UsageError, match="domain must map"):
         check_prereg(spec(domain={"ratio": ""}))
@@ -100,6 +115,24 @@ def test_a_session_reports_the_domain_and_fails_only_inside_it(session, pytester
     xml = (pytester.path / "reports" / "verdicts.xml").read_text()
     assert "<skipped" in xml and "out of domain" in xml and "<failure" not in xml
     assert session(DOMAIN_CLAIM, "--seeds", "5").ret == 1  # inside the domain the same numbers refute
+
+
+UNTRAINED_CLAIM = DOMAIN_CLAIM.replace("    evidence.greater(", "    if side < 64:\n        evidence.outside_domain(\"a\", \"b\")\n        return\n    evidence.greater(")
+INSIDE_UNTRAINED_CLAIM = DOMAIN_CLAIM.replace("    evidence.greater(", "    evidence.outside_domain(\"a\", \"b\")\n    evidence.greater(")
+
+
+def test_a_session_shows_a_cell_left_untrained_outside_the_domain(session, pytester):
+    result = session(UNTRAINED_CLAIM, "--seeds", "3")
+    assert result.ret == 1  # the cell inside is refuted; the one outside failed nothing
+    result.assert_outcomes(passed=6)
+    cells = {c["cell"]["model"]: c for c in json.loads((pytester.path / "reports" / "summary.json").read_text())["claims"][0]["cells"]}
+    assert cells["outside"]["verdict"] == "out of domain" and "not trained" in cells["outside"]["reason"]
+    assert cells["outside"]["a"] == [] and not cells["outside"]["failures"]
+
+
+def test_outside_domain_is_refused_for_a_cell_inside_it(session):
+    result = session(INSIDE_UNTRAINED_CLAIM, "--seeds", "3")
+    result.stdout.fnmatch_lines(["*outside_domain() needs a domain condition that fails*"])
 
 
 def test_a_condition_the_test_never_checks_fails_its_items(session):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import FASHION_TINY
-from harness.config import PROFILES
+from harness.config import FIXRES_VARIANTS, PROFILES, RunConfig
 from harness.datasets import dataset_stats
 from harness.errors import RunFailed, UsageError
 from harness.models import MODELS, ModelSpec, seeded_linear
@@ -160,19 +160,51 @@ def test_fixres_stage_trains_only_the_classifier(data_dir):
 
 def test_fixres_ablation_runs_each_variant_from_the_same_network(data_dir):
     """Source 004's ablation: the stage's default result is the same with or without the ablation
-    (same network, same draws), and each variant is its own number from that network."""
+    (same network, same draws), and each variant named is its own number from that network; a variant
+    not named is not run (each costs a stage and an evaluation)."""
     base = dict(model="efficientnet_lite0", norm="pretrain", augment="random_resized_crop", epochs=1,
                 resolution=16, test_resolutions=(16, 28), fixres_epochs=1, fixres_resolution=28)
     plain = finetune(cfg(**base), "cpu", data_dir, threads=1)
-    ablated = finetune(cfg(**base, fixres_ablation=True), "cpu", data_dir, threads=1)
+    ablated = finetune(cfg(**base, fixres_ablation=tuple(FIXRES_VARIANTS)), "cpu", data_dir, threads=1)
     assert ablated.metrics["fixres@28"] == plain.metrics["fixres@28"]
     assert set(ablated.metrics) - set(plain.metrics) == {
         "fixres[classifier]@28", "fixres[classifier_train_da]@28", "fixres[bn_train_da]@28"}
     variants = [ablated.metrics[k] for k in ("fixres@28", "fixres[classifier]@28", "fixres[bn_train_da]@28")]
     assert len(set(variants)) > 1  # the variants train differently
-    assert cfg(**base).key() != cfg(**base, fixres_ablation=True).key()
+    one = finetune(cfg(**base, fixres_ablation=("bn_train_da",)), "cpu", data_dir, threads=1)
+    assert set(one.metrics) - set(plain.metrics) == {"fixres[bn_train_da]@28"}
+    assert one.metrics["fixres[bn_train_da]@28"] == ablated.metrics["fixres[bn_train_da]@28"]  # each from the network
+    assert len({cfg(**base).key(), cfg(**base, fixres_ablation=("bn_train_da",)).key(),
+                cfg(**base, fixres_ablation=tuple(FIXRES_VARIANTS)).key()}) == 3
     with pytest.raises(UsageError, match="fixres_ablation needs a FixRes stage"):
-        cfg(model="efficientnet_lite0", norm="pretrain", fixres_ablation=True)
+        cfg(model="efficientnet_lite0", norm="pretrain", fixres_ablation=("classifier",))
+    with pytest.raises(UsageError, match="expected a tuple of variants from classifier, classifier_train_da"):
+        cfg(**base, fixres_ablation=("classifer",))
+
+
+def test_a_run_stored_with_the_ablation_flag_reads_as_every_variant():
+    """Before the variants were chosen, fixres_ablation was a flag: such a stored run reads back as
+    every variant (its metrics hold them all), and one without as none."""
+    stored = cfg(model="efficientnet_lite0", norm="pretrain", fixres_epochs=1, fixres_resolution=28).to_dict()
+    assert RunConfig.from_dict({**stored, "fixres_ablation": True}).fixres_ablation == tuple(FIXRES_VARIANTS)
+    assert RunConfig.from_dict({**stored, "fixres_ablation": False}).fixres_ablation == ()
+    assert RunConfig.from_dict({**stored, "fixres_ablation": ["classifier"]}).fixres_ablation == ("classifier",)
+
+
+def test_the_plan_prices_each_ablation_variant_as_a_stage_and_an_evaluation():
+    """--plan's cost of a FixRes run: the stage and each variant named train one pass over the train
+    subset and evaluate once (the stage also at three quarters), so a variant left out is priced out."""
+    from harness.plan import EVAL_COST, run_images
+
+    base = dict(model="efficientnet_lite0", norm="pretrain", epochs=1, resolution=16, fixres_epochs=1,
+                fixres_resolution=28, train_subset=64, test_subset=100)
+    plain, none = run_images(cfg(**base), None, None), run_images(cfg(**{**base, "fixres_epochs": 0,
+                                                                          "fixres_resolution": None}), None, None)
+    one = run_images(cfg(**base, fixres_ablation=("bn_train_da",)), None, None)
+    two = run_images(cfg(**base, fixres_ablation=("classifier", "bn_train_da")), None, None)
+    stage = 64 + EVAL_COST * 100  # batch 32 divides 64: a pass trains all 64
+    assert plain - none == pytest.approx(stage + EVAL_COST * 100)
+    assert one - plain == pytest.approx(stage) and two - one == pytest.approx(stage)
 
 
 def test_a_run_records_its_training_loss_by_quarters(data_dir):
