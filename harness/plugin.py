@@ -19,7 +19,7 @@ from harness.errors import Unavailable, UsageError
 from harness.evidence import Evidence
 from harness.observations import Cell, ItemTag, Skip, attach
 from harness.options import add_options, named_selection, read_settings
-from harness.session import (AHEAD, CONFIGS, ITEM_TAG, PLAN_PASS, PLANNED, REQUESTS, SESSION, Session, Settings,
+from harness.session import (AHEAD, CALL_SEEDS, CONFIGS, ITEM_TAG, PLAN_PASS, PLANNED, REQUESTS, SESSION, Session, Settings,
                              active, of)
 
 log = logging.getLogger("normclaims")
@@ -284,6 +284,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
         if plan:
             plan_passes(pyfuncitem, call)
             continue
+        window = min((look for look in spec.looks if look > seed), default=seed + 1) if tag.sequential else seed + 1
+        pyfuncitem.stash[CALL_SEEDS] = list(range(seed, window))  # this seed and those it runs for sure after it
         recorded += call().recorded
         if any(not d.holds for o in recorded for d in o.domain):
             log.info("%s %s: out of the claim's domain after %d seed(s)", spec.name, tag.cell.id, seed + 1)
@@ -560,12 +562,44 @@ def finetune(request: pytest.FixtureRequest):
             if backend is not None:  # the session's data dir is the nodes' unless --ray-data-dir says otherwise
                 same_data = settings.node_data_dir == settings.data_dir
                 return backend.get_or_train(store, cfg, on_wait=log.info, precheck=available if same_data else None)
-            return store.get_or_run(cfg, train, on_wait=log.info, precheck=available)
+            helper = TrainAhead(request.node, store, train, available)
+            return store.get_or_run(cfg, train, on_wait=log.info, precheck=available, while_waiting=helper)
         except Unavailable as exc:
             attach(request.node, Skip(exc.reasons))
             pytest.skip(str(exc))
 
     return run
+
+
+class TrainAhead:
+    """While another worker trains a run this item waits for, train the item's own runs that nobody
+    has: its other runs at this seed, then those of the seeds a sequential cell runs for sure after it
+    (up to its next look, nearest first; none it might not need), as --plan finds them (never one that depends on a result not in yet). Without it
+    two items sharing runs (FixRes's claims, the init claims' grid) take turns on one run at a time
+    while a core waits. A call returns True when it trained a run; one that found nothing to train
+    is not repeated for RETRY_S, so waiting costs no CPU."""
+
+    RETRY_S = 15.0
+
+    def __init__(self, item: pytest.Item, store, train, available):
+        self.item, self.store, self.train, self.available = item, store, train, available
+        self.idle_until = 0.0
+
+    def __call__(self) -> bool:
+        tag = self.item.stash.get(ITEM_TAG, None)
+        if tag is None or time.monotonic() < self.idle_until:
+            return False
+        seeds = self.item.stash.get(CALL_SEEDS, None) or ([tag.seed] if tag.seed is not None else [])
+        for cfg in runs_ahead(self.item, seeds)[0] if seeds else ():
+            try:
+                record = self.store.get_or_run(cfg, self.train, precheck=self.available, wait=False)
+            except Unavailable:
+                continue  # the item skips when it asks for it
+            if record is not None and not record.cached:
+                log.info("trained %s while waiting for another worker's run", cfg.label())
+                return True
+        self.idle_until = time.monotonic() + self.RETRY_S
+        return False
 
 
 def requested_config(settings: Settings, numerics, **request):

@@ -181,13 +181,15 @@ def source_text(fig) -> str:
     "87.88 vs 87.98 (-0.10), 000 Table 2 (best of 100 epochs, picked on the test set; 1 seed; full data)"."""
     if fig is None:
         return "–"
+    values = figure_values(fig)
+    return f"{values}, {fig.source} ({fig.brief})" if values else f"{fig.source} ({fig.brief})"  # words only: the brief says so
+
+
+def figure_values(fig) -> str | None:
+    """A source figure's numbers as printed, "87.88 vs 87.98 (-0.10)", or None for words only."""
     if fig.a is not None and fig.b is not None:
-        values = f"{fig.a:.2f} vs {fig.b:.2f} ({fig.difference:+.2f})"
-    elif fig.difference is not None:
-        values = f"{fig.difference:+.2f}"
-    else:  # words only: the brief says so
-        return f"{fig.source} ({fig.brief})"
-    return f"{values}, {fig.source} ({fig.brief})"
+        return f"{fig.a:.2f} vs {fig.b:.2f} ({fig.difference:+.2f})"
+    return f"{fig.difference:+.2f}" if fig.difference is not None else None
 
 
 def note_parts(note: str) -> list[str]:
@@ -250,17 +252,23 @@ def anchor(spec: ClaimSpec) -> str:
     return f"claim-{spec.name}"
 
 
+def short_source(source: str) -> str:
+    """A source's name without its details, for the answers table: "004 (Touvron et al. 2019, Section
+    5.1)" and "004 (ablation); Touvron et al. 2019" are "004"; the claim's section has the rest."""
+    return source.split(";")[0].split(" (")[0]
+
+
 def source_number(claim: ClaimReport) -> str:
     """The claim's figures from its source in a few words: one figure as printed, several as their
-    range of a − b, words only where the source gives no number."""
+    range of a − b, words only where the source gives no number (each cell's row below the claim
+    gives the figure's metric and budget)."""
     figures = [fig for _, fig, _ in session_figures(claim)]
     numbers = [f.difference for f in figures if f.difference is not None]
     if not figures:
         return "–"
-    if len(figures) == 1:
-        fig = figures[0]
-        return source_text(fig) if numbers else f"words only ({fig.source})"
-    where = ", ".join(dict.fromkeys(f.source.split(" (")[0] for f in figures))
+    where = ", ".join(dict.fromkeys(short_source(f.source) for f in figures))
+    if len(figures) == 1 and numbers:
+        return f"{figure_values(figures[0])}, {where}"
     if not numbers:
         return f"words only ({where})"
     low, high = min(numbers), max(numbers)
@@ -281,7 +289,7 @@ def answer_rows(claims: list[ClaimReport], link: bool = True) -> list[list[str]]
     rows = []
     for claim in claims:
         name = f"[{claim.spec.name}](#{anchor(claim.spec)})" if link else claim.spec.name
-        words = f"{claim.spec.title} ({claim.spec.source.split(';')[0]})"
+        words = f"{claim.spec.title} ({short_source(claim.spec.source)})"
         source = source_number(claim)
         for c in claim.cells:
             rows.append([name, words, c.cell_id, VERDICT_MARK[c.verdict] if link else c.verdict, effect_text(c), source])

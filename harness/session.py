@@ -73,3 +73,4 @@ PLAN_PASS = pytest.StashKey[int]()  # --plan: which of the item's two passes is 
 PLANNED = pytest.StashKey[tuple]()  # --plan: every run the item asked for, the dependent ones marked
 CONFIGS = pytest.StashKey[dict]()  # --plan: the config of each missing run the item asked for, by key
 AHEAD = pytest.StashKey[tuple]()  # --backend ray: (seeds, requests_ahead's answer) at collection
+CALL_SEEDS = pytest.StashKey[list]()  # a sequential cell's seed now running, then those it runs for sure after it

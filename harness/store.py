@@ -269,8 +269,14 @@ class RunStore:
         train: Callable[[RunConfig], RunResult],
         on_wait: Callable[[str], None] | None = None,
         precheck: Callable[[RunConfig], None] | None = None,
-    ) -> RunRecord:
+        while_waiting: Callable[[], bool] | None = None,
+        wait: bool = True,
+    ) -> RunRecord | None:
         """The stored record of `cfg`, training it (once across all workers) if it is missing.
+
+        While another worker holds its lease, `while_waiting` is called between polls (it may train
+        other runs; True when it did, so the next poll comes at once). With `wait=False` a run
+        leased elsewhere is not waited for: None.
 
         `train` returns the RunResult, or a TrainedElsewhere naming the node that trained it.
         `precheck` runs on a miss before any lease is taken (e.g. "is the data here?"): what it
@@ -293,10 +299,13 @@ class RunStore:
                     return record
                 if got:
                     break
+                if not wait:
+                    return None
                 if on_wait and not waited:
                     on_wait(f"waiting for {holder or 'another worker'} to finish {cfg.label()}")
                 waited = True
-                time.sleep(POLL_S)
+                if while_waiting is None or not while_waiting():
+                    time.sleep(POLL_S)
             stop = threading.Event()
             beat = threading.Thread(target=self._heartbeat, args=(key, stop), daemon=True)
             beat.start()

@@ -135,3 +135,25 @@ def test_the_source_column_gives_value_metric_and_budget():
         "87.88 vs 87.98 (-0.10), 000 Table 2 (best of 100 epochs, picked on the test set; 1 seed; full data)")
     assert source_text(figure_for("point_values", "lenet", "mnist")) == "002 LeNet/MNIST (no number in its text)"
     assert source_text(None) == "–"
+
+
+def test_the_answers_name_each_source_briefly_and_its_sections_give_the_rest():
+    """The answers table fits a screen: the claim's title with its source's name, and the source's
+    number without its metric and budget, which the claim's own table gives."""
+    from harness.render import answer_rows
+
+    one = ClaimReport(spec("fixres_low_res", title="training at r is as good", source="004; Touvron et al. 2019",
+                           cells=(("efficientnet_lite0", "fashion_mnist"),)), [], {}, {}, [], Cost(0, 0, 0, 0.0))
+    words = ClaimReport(spec("fixres_bn", title="the last BatchNorm adds", source="004 (ablation); Touvron et al. 2019",
+                             cells=(("efficientnet_lite0", "fashion_mnist"),)), [], {}, {}, [], Cost(0, 0, 0, 0.0))
+    many = ClaimReport(spec("dataset_stats", cells=(("resnet18", "cifar10"),)), [],
+                       {cell("resnet18-cifar10"): ("no CIFAR-10 here",)}, {}, [], Cost(0, 0, 0, 0.0))
+    for claim in (one, words, many):
+        claim.cells = group_cells([observation(s) for s in range(3)], {"c": claim.spec})["c"]
+    rows = {r[0]: r for r in answer_rows([one, words, many], link=False)}
+    assert rows["fixres_low_res"][1] == "training at r is as good (004)"
+    assert rows["fixres_low_res"][5] == "77.10 vs 77.10 (+0.00), 004"  # one figure, as printed
+    assert rows["fixres_bn"][1] == "the last BatchNorm adds (004)" and rows["fixres_bn"][5] == "words only (004)"
+    assert rows["dataset_stats"][5].startswith("a − b ") and rows["dataset_stats"][5].endswith("figure(s) (000 Table 2, 001 exp. 1.2)")
+    md = render_markdown({"correction": "Holm"}, [one])
+    assert "Source 004 (Touvron et al. 2019, Section 5.1): top-1 ImageNet val" in md  # the claim's section: the rest

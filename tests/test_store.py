@@ -184,3 +184,40 @@ def test_an_empty_file_becomes_a_store(tmp_path):
     store = RunStore(path)
     assert store.get_or_run(cfg(), lambda c: result()).status == "ok"
     assert RunStore(path).lookup(store.get_or_run(cfg(), lambda c: result()).key).cached
+
+
+def hold_lease(path, key: str) -> None:
+    """Another live worker's lease on `key` (this process: alive, on this host, fresh heartbeat)."""
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO leases VALUES (?, ?, ?, ?, ?)", (key, RunStore(path).host, os.getpid(), "gw9", time.time()))
+    db.commit()
+
+
+def test_a_run_leased_elsewhere_is_not_waited_for_when_asked_not_to(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    store = RunStore(path)
+    assert store.lookup(cfg().key()) is None  # creates the store
+    hold_lease(path, cfg().key())
+    assert store.get_or_run(cfg(), lambda c: pytest.fail("trained a run leased elsewhere"), wait=False) is None
+    assert store.get_or_run(cfg(1), lambda c: result(0.4), wait=False).result.accuracy == 0.4  # a free one trains
+
+
+def test_while_waiting_another_run_trains_and_the_wait_goes_on(tmp_path):
+    """While another worker holds the run's lease, the waiting call lends its time (`while_waiting`),
+    polling again at once after it trained something, and takes the run once the lease is gone."""
+    path = tmp_path / "runs.sqlite"
+    store = RunStore(path)
+    store.lookup(cfg().key())
+    hold_lease(path, cfg().key())
+    calls = []
+
+    def helper() -> bool:
+        calls.append(time.monotonic())
+        if len(calls) == 1:  # trains another run: the next poll comes at once
+            return store.get_or_run(cfg(1), lambda c: result(0.3), wait=False) is not None
+        sqlite3.connect(path).execute("DELETE FROM leases").connection.commit()  # the other worker gave up
+        return False
+
+    rec = store.get_or_run(cfg(), lambda c: result(0.8), while_waiting=helper)
+    assert rec.result.accuracy == 0.8 and not rec.cached and store.lookup(cfg(1).key()).result.accuracy == 0.3
+    assert len(calls) == 2 and calls[1] - calls[0] < 0.4  # no sleep after the call that trained
