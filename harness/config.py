@@ -239,7 +239,8 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class Deferral:
-    """Claims (or cells) a profile leaves out: fnmatch patterns of "claim" or "claim/model-dataset"."""
+    """Claims (or cells) a profile leaves out: fnmatch patterns of "claim", "claim/model-dataset" or, for a
+    cell with other parameters, "claim/model-dataset-<their values>"."""
 
     patterns: tuple[str, ...]
     why: str
@@ -306,13 +307,21 @@ LENET_SCAN_DEFERRAL = Deferral(
     "LeNet's 5 x 5 grid at 002's recipe on 2,000 images (10 epochs): runs at its corners train erratically, some "
     "stuck at chance and some escaping late, so a corner cell still moves 6.2 points over the last quarter "
     "(measured: no fair test); 75 runs, about 20 core-minutes a seed", "paper")
+# The init claims' worst cell of that grid: measured at the same recipe, the same erratic corner
+LENET_WORST_CELL_DEFERRAL = Deferral(
+    ("init_*/lenet-mnist-worst_cell",),
+    "the init claims' worst cell of LeNet's grid (mean 3, std 0.02, measured) at 002's recipe on 2,000 images: "
+    "runs there are a coin flip between chance and training (the default init stuck at 10% in 3 of 5 seeds, the "
+    "rescaled init in 1), and its arms still move 1.7 points over the last quarter (measured: no fair test); "
+    "110 runs, about half an hour of a core", "paper")
 CPU = Profile(
     "cpu",
     "the offline cells a CPU tests fairly: 8 epochs on 2,000 train / 2,000 test images, batch 128, each claim's "
     "sequential plan; what it leaves out is listed with why",
     epochs=8, train_subset=2000, test_subset=2000, batch_size=128, seeds=5, eval_every=8,
     scan_train_subset=2000, scan_epochs=2, grid_size=5, lenet_epochs=10, lenet_train_subset=2000,
-    defers=(TOLERANCE_DEFERRAL, LITE0_SCAN_DEFERRAL, LENET_SCAN_DEFERRAL), sequential=True,
+    defers=(TOLERANCE_DEFERRAL, LITE0_SCAN_DEFERRAL, LENET_SCAN_DEFERRAL, LENET_WORST_CELL_DEFERRAL),
+    sequential=True,
 )
 PROFILES: dict[str, Profile] = {
     p.name: p

@@ -183,7 +183,8 @@ def read_settings(config: pytest.Config) -> Settings:
     if opt("--rerun"):
         fresh_after = workerinput["normclaims_session_start"] if workerinput else time.time()
     return Settings(
-        profile=profile, seeds=seeds, sequential=sequential, devices=devices, device=device_for_worker(devices, worker),
+        profile=profile, seeds=seeds, seeds_chosen=opt("--seeds") is not None and not sequential,
+        sequential=sequential, devices=devices, device=device_for_worker(devices, worker),
         threads=threads, data_dir=data_dir.resolve(), store_path=store_path,
         fresh_after=fresh_after,
         models=name_list(opt("--models"), MODELS.get),

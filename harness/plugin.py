@@ -151,9 +151,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def session_seeds(spec: ClaimSpec, settings: Settings) -> int:
-    """Seeds of a fixed design this session runs for the claim: --seeds N, or with --seeds auto
-    the claim's planned number; at most the claim's max_seeds."""
-    seeds = spec.planned_seeds(settings.profile.seeds) if settings.sequential else settings.seeds
+    """Seeds of a fixed design this session runs for the claim: with --seeds auto the claim's planned
+    number, with --seeds N that, else the claim's own fixed number or the profile's; at most the
+    claim's max_seeds."""
+    if settings.sequential:
+        seeds = spec.planned_seeds(settings.profile.seeds)
+    else:
+        seeds = settings.seeds if settings.seeds_chosen else spec.seeds or settings.seeds
     return min(seeds, spec.max_seeds or seeds)
 
 
@@ -236,18 +240,21 @@ def defer(config: pytest.Config, items: list[pytest.Item], specs: dict, profile:
         return
     from fnmatch import fnmatch
 
-    def what(item) -> str:  # "claim", or "claim/model-dataset" for an item of a cell
+    def names(item) -> list[str]:  # what a pattern may name: the claim, "claim/model-dataset", and for a
+        # cell with other parameters "claim/model-dataset-<its values>" (one of init's bad cells, say)
         params = getattr(getattr(item, "callspec", None), "params", {})
         name = specs[definition_id(item)].name
-        return f"{name}/{params['model']}-{params['dataset']}" if {"model", "dataset"} <= set(params) else name
+        if not {"model", "dataset"} <= set(params):
+            return [name]
+        cell = f"{name}/{params['model']}-{params['dataset']}"
+        others = [str(v) for k, v in params.items() if k not in ("model", "dataset", "seed")]
+        return [name, cell] + ([f"{cell}-{'-'.join(others)}"] if others else [])
 
     def deferred_as(item):  # (the claim when deferred whole, else the cell; its Deferral), or None
-        name = specs[definition_id(item)].name
         for rule in profile.defers:
-            if any(fnmatch(name, p) for p in rule.patterns):
-                return name, rule
-            if any(fnmatch(what(item), p) for p in rule.patterns):
-                return what(item), rule
+            for name in names(item):
+                if any(fnmatch(name, p) for p in rule.patterns):
+                    return name, rule
         return None
 
     deferred = {item: found for item in items if definition_id(item) in specs and (found := deferred_as(item))}

@@ -26,6 +26,7 @@ class Settings:
 
     profile: Profile
     seeds: int  # seeds of a fixed design (with --seeds auto: the profile's, for claims without a plan)
+    seeds_chosen: bool  # --seeds N: every claim runs N seeds; otherwise a claim's own planned number, if it has one
     sequential: bool  # --seeds auto: claims with a sequential plan follow it, the others their planned seeds
     devices: list[str]
     device: str  # this process's device

@@ -23,7 +23,7 @@ from harness.verdicts import decide, group_cells
 
 MODULES = ("test_exact_values", "test_init_compensation", "test_dataset_stats", "test_no_normalization",
            "test_std_estimator", "test_norm_methods")
-WOBBLE = (0.8, -0.5, 0.3, -0.9, 0.4)  # points, per seed
+WOBBLE = (0.8, -0.5, 0.3, -0.9, 0.4, -0.2)  # points, per seed
 EVAL_IMAGES = 1000
 
 
@@ -79,13 +79,14 @@ def against(name: str, spec) -> float:
             "noninferiority": -(spec.margin or 0) - 3.0}[spec.kind]
 
 
-def judge(name: str, d_points: float, holds: bool = True) -> dict:
-    """cell id -> CellResult, for every cell of the claim (its Holm family), at its own seeds."""
+def judge(name: str, d_points: float, holds: bool = True, pair=None) -> dict:
+    """cell id -> CellResult, for every cell of the claim (its Holm family), at its own seeds (its
+    planned number, else 5); pair(seed) gives the arms instead of arms()."""
     spec = SPECS[name]
-    n = min(5, spec.max_seeds or 5)
+    n = spec.seeds or min(5, spec.max_seeds or 5)
+    pair = pair or (lambda s: arms(name, spec, d_points, s))
     checks = tuple(DomainCheck(k, holds, "measured") for k in spec.domain)
-    obs = [Observation(name, cell(f"{m}-{d}"), s, *arms(name, spec, d_points, s), checks)
-           for m, d in spec.cells for s in range(n)]
+    obs = [Observation(name, cell(f"{m}-{d}"), s, *pair(s), checks) for m, d in spec.cells for s in range(n)]
     results = group_cells(obs, {name: spec})[name]
     decide([results])
     return {c.cell_id: c for c in results}
@@ -258,6 +259,15 @@ def test_retraining_is_judged_against_a_network_trained_with_the_same_budget():
     for run in grid.runs:
         assert (run.config.epochs, run.config.train_subset) == (ref.config.epochs, ref.config.train_subset)
     assert grid.denominator == len(grid.runs) * EVAL_IMAGES and reference.denominator == EVAL_IMAGES
+
+
+def test_a_share_the_same_at_every_seed_refutes_zero_shot_robustness():
+    """As measured: 1 of 25 cells of the central region kept at every seed. The t-test has no
+    statistic on differences without spread; the claim's sign-flip test refutes at its 6 seeds."""
+    cells = judge("zero_shot_robust", 0.0, pair=lambda s: (Arm("share", 1 / 25, (), None, 25),
+                                                              Arm.constant("stated share", 0.5)))
+    assert {c.verdict for c in cells.values()} == {"refuted"}, [(c.verdict, c.reason) for c in cells.values()]
+    assert {len(c.seeds) for c in cells.values()} == {6}
 
 
 def test_zero_shot_robustness_reads_the_shifted_evaluations():

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from conftest import harness_on_path
-from harness.config import LENET_SCAN_DEFERRAL, LITE0_SCAN_DEFERRAL, PROFILES, TOLERANCE_DEFERRAL
+from harness.config import (LENET_SCAN_DEFERRAL, LENET_WORST_CELL_DEFERRAL, LITE0_SCAN_DEFERRAL, PROFILES,
+                            TOLERANCE_DEFERRAL)
 
 CLAIM = '''
 import pytest
@@ -62,9 +63,10 @@ def test_a_named_claim_runs_under_the_default(catalogue, args):
 def test_the_cpu_profile_defers_only_what_no_cpu_budget_makes_fair():
     assert PROFILES["default"].defers and PROFILES["default"].sequential and PROFILES["cpu"].sequential
     assert not any(p.defers for name, p in PROFILES.items() if name not in ("default", "cpu"))
-    assert PROFILES["cpu"].defers == (TOLERANCE_DEFERRAL, LITE0_SCAN_DEFERRAL, LENET_SCAN_DEFERRAL)
+    lenet = (LENET_SCAN_DEFERRAL, LENET_WORST_CELL_DEFERRAL)
+    assert PROFILES["cpu"].defers == (TOLERANCE_DEFERRAL, LITE0_SCAN_DEFERRAL, *lenet)
     assert TOLERANCE_DEFERRAL in PROFILES["default"].defers
-    assert TOLERANCE_DEFERRAL.profile == LITE0_SCAN_DEFERRAL.profile == LENET_SCAN_DEFERRAL.profile == "paper"
+    assert {d.profile for d in (TOLERANCE_DEFERRAL, LITE0_SCAN_DEFERRAL, *lenet)} == {"paper"}
     budgets = ("epochs", "train_subset", "test_subset", "batch_size", "lenet_epochs", "lenet_train_subset", "fixres_sides")
     assert all(getattr(PROFILES["default"], b) == getattr(PROFILES["cpu"], b) for b in budgets)  # the same fair tests
 
@@ -80,6 +82,22 @@ def test_the_cpu_profile_leaves_out_the_grids_measured_unfair_and_runs_the_rest(
     deferred = {d["claim"]: d for d in data["deferred"]}
     assert set(deferred) == {"plateau/lenet-mnist", "plateau/efficientnet_lite0-fashion_mnist"}
     assert "6.2 points" in deferred["plateau/lenet-mnist"]["why"] and "--profile paper" in deferred["plateau/lenet-mnist"]["run"]
+
+
+def test_the_cpu_profile_leaves_out_the_init_claims_worst_cell_and_runs_002s(catalogue, pytester):
+    """A pattern may name a cell with its other parameters: the init claims' worst cell (measured
+    erratic) is left out of the cpu profile, their cell at 002's point still runs."""
+    claim = CLAIM.format(name="init_compensation").replace(
+        'cells=(("m", "x"),)', 'cells=(("lenet", "mnist"),)').replace(
+        "def test_", '@pytest.mark.parametrize("where", ["cell_002", "worst_cell"])\ndef test_').replace(
+        "dataset, seed)", "dataset, where, seed)")
+    (pytester.path / "claims" / "test_init_compensation.py").write_text(claim)
+    catalogue("claims/", "--profile", "cpu").assert_outcomes(passed=3, deselected=1)  # 002's cell beside the catalogue's two
+    data = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    assert [d["claim"] for d in data["deferred"]] == ["init_compensation/lenet-mnist-worst_cell"]
+    assert "coin flip" in data["deferred"][0]["why"] and "--profile paper" in data["deferred"][0]["run"]
+    (claim,) = [c for c in data["claims"] if c["name"] == "init_compensation"]
+    assert [c["cell"]["where"] for c in claim["cells"]] == ["cell_002"]
 
 
 def test_a_selection_that_keeps_some_seeds_of_a_cell_runs_them(catalogue):

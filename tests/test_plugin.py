@@ -387,6 +387,15 @@ def test_more_seeds_than_planned_are_exploratory(project, pytester):
     assert "(exploratory)" in (latest_report(pytester.path / "reports") / "summary.md").read_text()
 
 
+def test_a_fixed_design_runs_its_own_seeds_unless_seeds_says_otherwise(project, pytester):
+    """A claim that plans its own number of seeds (a scan whose exact test needs 4, say) runs them
+    under any profile; --seeds N still runs N."""
+    pytester.makepyfile(test_backwards=REFUTED_CLAIM.replace("min_seeds=3)", "min_seeds=3, seeds=4)"))
+    project("-k", "backwards").assert_outcomes(passed=4)  # the smoke profile's 2 seeds elsewhere
+    assert summary(pytester)["claims"][0]["cells"][0]["seeds"] == [0, 1, 2, 3]
+    project("--seeds", "3", "-k", "backwards").assert_outcomes(passed=3)
+
+
 DEPENDENT_CLAIM = f'''
 import pytest
 
