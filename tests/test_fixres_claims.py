@@ -2,6 +2,7 @@
 112 inside), the close-resolution half, and numbers on which each claim's rule says "refuted"."""
 import importlib
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,35 @@ def test_each_fixres_claim_can_be_refuted_inside_its_domain_and_never_outside(na
     diffs = [-3.1, -2.6, -3.4, -2.9, -3.0] if SPECS[name].kind == "superiority" else [2.9, 3.3, 2.7, 3.1, 3.0]
     assert judged(name, diffs).verdict == "refuted"
     assert judged(name, diffs, inside=False).verdict == "out of domain"
+
+
+class Recorder:
+    """Stands in for the finetune fixture and the evidence fixture of one FixRes item: the sides of the
+    networks it asks for (each run failed, so the claim records no number)."""
+
+    def __init__(self):
+        self.sides = []
+
+    def finetune(self, **request):
+        self.sides.append(request["resolution"])
+        return SimpleNamespace(ok=False, reason="not trained here", label="run", metric=lambda metric: None)
+
+    def __getattr__(self, name):  # in_domain, greater, equivalent, heatmap: nothing to check here
+        return lambda *args, **kwargs: None
+
+
+@pytest.mark.parametrize("name, reads", [("fixres_test_res", "low"), ("fixres_finetune", "low"), ("fixres_bn", "low"),
+                                         ("fixres_test_da", "low"), ("fixres_test_da_close", "high"),
+                                         ("fixres_low_res", "both")])
+def test_each_fixres_claim_trains_only_the_networks_it_reads(name, reads):
+    """The network trained at R costs twice the one at r: a claim that reads only the one at r must not
+    train it, or leaving out the two claims that read it saves nothing."""
+    from harness.config import PROFILES
+
+    profile = PROFILES["cpu"]
+    low, high, _ = profile.fixres_sides
+    (fn,) = [fn for fn in vars(fixres).values() if any(
+        getattr(m, "name", None) == "claim" and m.args[0] == name for m in getattr(fn, "pytestmark", []))]
+    item = Recorder()
+    fn(finetune=item.finetune, evidence=item, profile=profile, model="efficientnet_lite0", dataset="fashion_mnist", seed=0)
+    assert item.sides == {"low": [low], "high": [high], "both": [low, high]}[reads]
