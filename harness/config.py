@@ -320,7 +320,7 @@ FIXRES_HIGH_DEFERRAL = Deferral(
     ("fixres_low_res", "fixres_test_da_close"),
     "they read FixRes's network trained at 96 px (the other FixRes claims read the one at 56): 7.8 core-minutes a "
     "seed, to the plan's 8 seeds, 62 of the 199 core-minutes the whole profile measured (1h45m on 2 cores); "
-    "without them the profile stays within 90 minutes")
+    "the rest took 137, about 72 minutes on 2 cores")
 CPU = Profile(
     "cpu",
     "the offline cells a CPU tests fairly: 8 epochs on 2,000 train / 2,000 test images, batch 128, each claim's "
