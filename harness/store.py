@@ -35,6 +35,7 @@ LEASE_TTL_S = 180.0  # a lease without a heartbeat for this long belongs to a de
 HEARTBEAT_S = 20.0
 POLL_S = 0.5
 PROGRESS_BUSY_S = 0.25  # a progress write waits this long for the lock, then is dropped
+LOCK_WAIT_S = 60.0  # a run-store read or write waits this long for another worker's lock
 
 # Added after schema 1 without changing what older harnesses read: created when missing on opening
 PROGRESS_SCHEMA = """
@@ -121,6 +122,22 @@ class TrainedElsewhere:
     failure: str | None = None
 
 
+def use_wal(db: sqlite3.Connection, wait_s: float = LOCK_WAIT_S) -> None:
+    """Put the store in WAL mode (it stays so in the file). Asking is a read; switching takes the
+    whole file, and SQLite answers "locked" at once, without its busy wait, when two workers
+    opening a new store switch together: so switch only when needed, and retry until wait_s."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05 + 0.1 * (os.getpid() % 7) / 7)  # workers spread out instead of colliding again
+
+
 class RunStore:
     def __init__(self, path: Path | str, fresh_after: float | None = None, worker: str = "main"):
         self.path = Path(path)
@@ -136,9 +153,9 @@ class RunStore:
         claim leaves no store behind."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            db = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None)
             try:
-                db.execute("PRAGMA busy_timeout=60000")
+                db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_S * 1000)}")
                 # another program's database is refused before anything is written to it
                 tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 row = db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone() if "meta" in tables else None
@@ -175,10 +192,10 @@ class RunStore:
     def _connect(self) -> sqlite3.Connection:
         if not self._ready:
             self._open_schema()
-        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)  # autocommit; explicit BEGINs
-        db.execute("PRAGMA journal_mode=WAL")
+        db = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None)  # autocommit; explicit BEGINs
+        db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_S * 1000)}")
+        use_wal(db)
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=60000")
         return db
 
     # ------------------------------------------------------------------ reads

@@ -11,7 +11,7 @@ import pytest
 from harness.config import PROFILES, RunConfig, RunResult
 from harness.errors import RunFailed, Unavailable, UsageError
 from harness.protocol import make_config, numerics_for
-from harness.store import RunStore, TrainedElsewhere
+from harness.store import RunStore, TrainedElsewhere, use_wal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -221,3 +221,37 @@ def test_while_waiting_another_run_trains_and_the_wait_goes_on(tmp_path):
     rec = store.get_or_run(cfg(), lambda c: result(0.8), while_waiting=helper)
     assert rec.result.accuracy == 0.8 and not rec.cached and store.lookup(cfg(1).key()).result.accuracy == 0.3
     assert len(calls) == 2 and calls[1] - calls[0] < 0.4  # no sleep after the call that trained
+
+
+class LockedAtFirst:
+    """A connection on which switching the journal mode meets another worker's lock `times` times,
+    answered at once as SQLite does when two workers switch a new store together."""
+
+    def __init__(self, db, times, error="database is locked"):
+        self.db, self.times, self.error, self.switches = db, times, error, 0
+
+    def execute(self, sql):
+        if sql == "PRAGMA journal_mode=WAL":
+            self.switches += 1
+            if self.switches <= self.times:
+                raise sqlite3.OperationalError(self.error)
+        return self.db.execute(sql)
+
+
+def test_switching_a_new_store_to_wal_outlasts_another_workers_lock(tmp_path):
+    db = sqlite3.connect(tmp_path / "runs.sqlite", isolation_level=None)
+    racing = LockedAtFirst(db, times=2)
+    use_wal(racing)
+    assert racing.switches == 3 and db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    use_wal(racing)  # already WAL: asked, not switched again
+    assert racing.switches == 3
+
+
+def test_a_lock_that_outlasts_the_wait_or_another_error_is_raised(tmp_path):
+    db = sqlite3.connect(tmp_path / "runs.sqlite", isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        use_wal(LockedAtFirst(db, times=10**6), wait_s=0.3)
+    other = LockedAtFirst(db, times=1, error="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        use_wal(other)
+    assert other.switches == 1
