@@ -205,7 +205,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         attach(item, tag)
     items.sort(key=lambda item: cost_rank(item.stash.get(ITEM_TAG, None)))  # stable: ties keep their order
     for spec in {tag.spec.name: tag.spec for _, tag in tagged}.values():
-        seeds = spec.looks[-1] if settings.sequential and spec.looks else session_seeds(spec, settings)
+        seeds = session_seeds(spec, settings)  # a sequential plan's last look: the most it may run
         try:
             check_power(spec, seeds, family_of[spec.name])
         except UsageError as exc:

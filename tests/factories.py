@@ -5,6 +5,14 @@ from harness.observations import Arm, Cell, Observation
 from harness.protocol import make_config, numerics_for
 
 
+WOBBLE = (0.8, -0.5, 0.3, -0.9, 0.4, -0.2)  # points, per seed: the spread of plausible paired differences
+
+
+def judged_seeds(spec: ClaimSpec) -> int:
+    """The seeds a rule test judges a claim at: its own fixed number, else 5 (within its cap)."""
+    return spec.seeds or min(5, spec.max_seeds or 5)
+
+
 def spec(name="c", **prereg) -> ClaimSpec:
     fields = {"title": name, "source": "test", "cells": (("m", "d"),), "kind": "superiority", "test": "paired_t",
               "alternative": "greater", "alpha": 0.05, "margin": None, "min_seeds": 3, **prereg}

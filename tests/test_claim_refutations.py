@@ -13,7 +13,7 @@ import inspect
 import pytest
 
 from conftest import ROOT
-from factories import cell
+from factories import WOBBLE, cell, judged_seeds
 from harness.claims import claim_from_marker
 from harness.config import PROFILES, RunRecord, RunResult
 from harness.evidence import as_arm
@@ -23,7 +23,6 @@ from harness.verdicts import decide, group_cells
 
 MODULES = ("test_exact_values", "test_init_compensation", "test_dataset_stats", "test_no_normalization",
            "test_std_estimator", "test_norm_methods")
-WOBBLE = (0.8, -0.5, 0.3, -0.9, 0.4, -0.2)  # points, per seed
 EVAL_IMAGES = 1000
 
 
@@ -83,7 +82,7 @@ def judge(name: str, d_points: float, holds: bool = True, pair=None) -> dict:
     """cell id -> CellResult, for every cell of the claim (its Holm family), at its own seeds (its
     planned number, else 5); pair(seed) gives the arms instead of arms()."""
     spec = SPECS[name]
-    n = spec.seeds or min(5, spec.max_seeds or 5)
+    n = judged_seeds(spec)
     pair = pair or (lambda s: arms(name, spec, d_points, s))
     checks = tuple(DomainCheck(k, holds, "measured") for k in spec.domain)
     obs = [Observation(name, cell(f"{m}-{d}"), s, *pair(s), checks) for m, d in spec.cells for s in range(n)]

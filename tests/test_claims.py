@@ -237,9 +237,10 @@ def test_every_claim_can_be_refuted(name):
 
     from harness.verdicts import judge_rows
 
+    from factories import WOBBLE, judged_seeds
+
     spec = catalogue_specs()[name]
-    n = spec.seeds or min(5, spec.max_seeds or 5)
-    wobble = np.array([0.8, -0.5, 0.3, -0.9, 0.4, -0.2][:n])
+    wobble = np.array(WOBBLE[:judged_seeds(spec)])
     against = {"superiority": -3.0, "equivalence": (spec.margin or 0) + 3.0, "noninferiority": -(spec.margin or 0) - 3.0}
     d = against[spec.kind] + wobble
     verdicts, *_ = judge_rows([(spec, d[None, :]) for _ in spec.cells])
@@ -254,9 +255,10 @@ def test_every_claim_can_be_supported(name):
 
     from harness.verdicts import judge_rows
 
+    from factories import WOBBLE, judged_seeds
+
     spec = catalogue_specs()[name]
-    n = spec.seeds or min(5, spec.max_seeds or 5)
-    wobble = np.array([0.8, -0.5, 0.3, -0.9, 0.4, -0.2][:n]) / 4
+    wobble = np.array(WOBBLE[:judged_seeds(spec)]) / 4
     towards = {"superiority": 3.0, "equivalence": 0.0, "noninferiority": 1.0}
     verdicts, *_ = judge_rows([(spec, (towards[spec.kind] + wobble)[None, :]) for _ in spec.cells])
     assert set(verdicts[0]) == {"supported"}, (name, verdicts)

@@ -113,3 +113,32 @@ def test_the_default_may_defer_one_cell_of_a_claim(catalogue, pytester):
     catalogue("claims/").assert_outcomes(passed=1, deselected=2)  # the mnist cell and the plateau claim
     data = json.loads((pytester.path / "reports" / "summary.json").read_text())
     assert [d["claim"] for d in data["deferred"]] == ["plateau", "rounded_stats/efficientnet_lite0-mnist"]
+
+
+def plan_of_the_real_catalogue(tmp_path, *args) -> tuple[list[str], int]:
+    """`pytest claims/ --plan` on the project's own claims and the offline data: (cells, runs)."""
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "pytest", "claims/", "--plan", "-p", "no:cacheprovider", "-q",
+                           f"--store={tmp_path / 'runs.sqlite'}", f"--report-dir={tmp_path}", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    plan = (tmp_path / "plan.md").read_text()
+    per_cell = plan.split("Per cell:")[1].split("\n\n")[1]
+    cells = [row.split("|")[1].strip() + "/" + row.split("|")[2].strip() for row in per_cell.splitlines()[2:]]
+    return cells, int(re.search(r"\*\*Total\*\*: (\d+) runs", plan).group(1))
+
+
+def test_the_default_plans_twelve_offline_cells_on_five_efficientnet_arms(tmp_path):
+    """The default's cost is its EfficientNet-Lite0 arms (62 to 72 s a run on 2 cores, against about 20
+    s for LeNet): it judges at least 12 offline cells and trains at most 5 such arms, to 8 seeds."""
+    cells, _ = plan_of_the_real_catalogue(tmp_path / "all")
+    assert len(cells) >= 12, cells
+    assert {"rounded_stats/lenet-fashion_mnist", "std_estimators_equivalent/lenet-fashion_mnist"} <= set(cells)
+    assert not {"instance_norm/efficientnet_lite0-fashion_mnist", "minmax_norm/efficientnet_lite0-fashion_mnist"} & set(cells)
+    lite0_cells, lite0_runs = plan_of_the_real_catalogue(tmp_path / "lite0", "--models=efficientnet_lite0")
+    assert len(lite0_cells) == 5 and lite0_runs <= 5 * 8, (lite0_cells, lite0_runs)
