@@ -291,11 +291,6 @@ DEFAULT_DEFERS = (
     TOLERANCE_DEFERRAL,
     Deferral(("*/efficientnet_lite0-mnist", "rounded_stats/efficientnet_lite0-*"),
              "a second dataset or another 8 EfficientNet-Lite0 runs, beyond the default's half hour"),
-    # an EfficientNet-Lite0 cell costs an arm of its own, 8 runs (measured 62 to 72 s each on 2 cores); the
-    # default keeps the cells whose arms are shared (none, pretrain, ImageNet; dataset and per-image std)
-    Deferral(("instance_norm", "minmax_norm"),
-             "each is an EfficientNet-Lite0 arm no other default cell reads: 8 runs, about 9 core-minutes, beyond "
-             "the default's half hour"),
     Deferral(("recommendation/efficientnet_lite0-*",),  # a user's own cells (--datasets, --models) still run
              "the recommendation's pretraining-stats arm is another 8 EfficientNet-Lite0 runs, beyond the default's "
              "half hour (on your own data: pytest claims/ --datasets folder:PATH --models MODEL)"),
@@ -325,7 +320,7 @@ FIXRES_HIGH_DEFERRAL = Deferral(
     ("fixres_low_res", "fixres_test_da_close"),
     "they read FixRes's network trained at 96 px (the other FixRes claims read the one at 56): 7.8 core-minutes a "
     "seed, to the plan's 8 seeds, 62 of the 199 core-minutes the whole profile measured (1h45m on 2 cores); "
-    "the rest took 137, about 72 minutes on 2 cores")
+    "without them the profile measured 1h25m on 2 cores")
 CPU = Profile(
     "cpu",
     "the offline cells a CPU tests fairly: 8 epochs on 2,000 train / 2,000 test images, batch 128, each claim's "

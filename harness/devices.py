@@ -75,16 +75,19 @@ def device_for_worker(devices: list[str], worker_id: str | None) -> str:
 def enter_device(device: str, threads: int | None = None) -> dict:
     """Set this process up for a run on `device` and return what was set, for the run's record.
 
-    Everywhere: `threads` intra-op threads (None keeps the process's setting). On CUDA also:
+    Everywhere: `threads` intra-op threads (None keeps the process's setting); freed memory kept in
+    the process (harness.allocator: no page faults for each step's buffers). On CUDA also:
     the run's GPU becomes the current device (otherwise every worker also opens a context on GPU
     0, which costs each one memory there); cuDNN's autotuner, since a run's shapes are fixed and
     the search pays for itself within an epoch; TF32 for the fp32 matmuls autocast leaves.
     """
     import torch
 
+    from harness.allocator import keep_freed_memory
+
     if threads:
         torch.set_num_threads(threads)
-    settings = {"threads": torch.get_num_threads()}
+    settings = {"threads": torch.get_num_threads(), "kept_freed_memory": keep_freed_memory()}
     dev = torch.device(device)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)

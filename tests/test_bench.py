@@ -42,3 +42,23 @@ def test_bad_models_are_one_line_errors():
     assert out.returncode == 2 and "grayscale" in out.stderr and not out.stdout
     out = bench("--windows", "0")
     assert out.returncode == 2 and "at least 1" in out.stderr
+
+
+ALLOCATOR = BENCH.parent / "allocator.py"
+
+
+def test_the_allocator_benchmark_prints_its_ratio():
+    out = subprocess.run([sys.executable, str(ALLOCATOR), "--models", "lenet", "--steps", "2", "--rounds", "1"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    row = re.search(r"^\| lenet @28px, batch 64 \| ([\d.]+) \(([\d.]+)\) \| ([\d.]+) \(([\d.]+)\) \| ([\d.]+)x \|$",
+                    out.stdout, re.M)
+    assert row, out.stdout
+    default, kept, ratio = float(row.group(1)), float(row.group(3)), float(row.group(5))
+    assert ratio == pytest.approx(default / kept, rel=0.02)
+
+
+def test_the_allocator_benchmark_names_a_bad_model_in_one_line():
+    out = subprocess.run([sys.executable, str(ALLOCATOR), "--models", "lenett"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and "did you mean 'lenet'" in out.stderr.strip().splitlines()[-1]

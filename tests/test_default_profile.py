@@ -133,12 +133,13 @@ def plan_of_the_real_catalogue(tmp_path, *args) -> tuple[list[str], int]:
     return cells, int(re.search(r"\*\*Total\*\*: (\d+) runs", plan).group(1))
 
 
-def test_the_default_plans_twelve_offline_cells_on_five_efficientnet_arms(tmp_path):
-    """The default's cost is its EfficientNet-Lite0 arms (62 to 72 s a run on 2 cores, against about 20
-    s for LeNet): it judges at least 12 offline cells and trains at most 5 such arms, to 8 seeds."""
+def test_the_default_plans_twelve_offline_cells_on_seven_efficientnet_arms(tmp_path):
+    """The default's cost is its EfficientNet-Lite0 arms (59 to 87 s a run on 2 cores, against about 30
+    s for LeNet): it plans at least 12 offline cells and at most 7 such arms, to 8 seeds. (LeNet on
+    Fashion-MNIST, cheaper, is no fair test at 002's recipe on 2,000 images: measured, its arms still
+    move 1.2 to 1.3 points over the last quarter.)"""
     cells, _ = plan_of_the_real_catalogue(tmp_path / "all")
     assert len(cells) >= 12, cells
-    assert {"rounded_stats/lenet-fashion_mnist", "std_estimators_equivalent/lenet-fashion_mnist"} <= set(cells)
-    assert not {"instance_norm/efficientnet_lite0-fashion_mnist", "minmax_norm/efficientnet_lite0-fashion_mnist"} & set(cells)
+    assert not any(cell.endswith("lenet-fashion_mnist") for cell in cells), cells
     lite0_cells, lite0_runs = plan_of_the_real_catalogue(tmp_path / "lite0", "--models=efficientnet_lite0")
-    assert len(lite0_cells) == 5 and lite0_runs <= 5 * 8, (lite0_cells, lite0_runs)
+    assert len(lite0_cells) == 7 and lite0_runs <= 7 * 8, (lite0_cells, lite0_runs)

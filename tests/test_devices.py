@@ -1,3 +1,6 @@
+import platform
+import sys
+
 import pytest
 
 from harness.devices import device_for_worker, parse_gpus, visible_gpu_count, worker_index
@@ -57,16 +60,17 @@ def test_fake_cuda_machine(monkeypatch):
     assert [device_for_worker(gpus, f"gw{i}") for i in range(3)] == ["cuda:2", "cuda:3", "cuda:2"]
 
 
-def test_a_cpu_run_sets_only_its_threads(monkeypatch):
+def test_a_cpu_run_sets_only_its_threads_and_keeps_freed_memory(monkeypatch):
     import torch
 
     from harness.devices import enter_device
 
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     before = torch.get_num_threads()
+    kept = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     try:
-        assert enter_device("cpu", 1) == {"threads": 1} and torch.get_num_threads() == 1
-        assert enter_device("cpu") == {"threads": 1}  # None keeps the process's setting
+        assert enter_device("cpu", 1) == {"threads": 1, "kept_freed_memory": kept} and torch.get_num_threads() == 1
+        assert enter_device("cpu") == {"threads": 1, "kept_freed_memory": kept}  # None keeps the process's setting
     finally:
         torch.set_num_threads(before)
     assert torch.backends.cudnn.benchmark is False
@@ -93,4 +97,5 @@ def test_a_cuda_run_makes_its_gpu_current_and_tunes_it(monkeypatch):
             setattr(obj, name, value)
         torch.set_num_threads(saved[-1])
     assert current == [torch.device("cuda:1")]
-    assert settings == {"threads": 1, "cudnn_benchmark": True, "tf32": True}
+    kept = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert settings == {"threads": 1, "kept_freed_memory": kept, "cudnn_benchmark": True, "tf32": True}
