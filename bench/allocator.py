@@ -65,10 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in SHAPES]
     if unknown:
-        import difflib
+        sys.path.insert(0, str(ROOT))  # runs from a checkout
+        from harness.registry import unknown_name_message
 
-        close = difflib.get_close_matches(unknown[0], list(SHAPES), n=1)
-        parser.exit(2, f"error: unknown model {unknown[0]!r}" + (f"; did you mean {close[0]!r}?" if close else "") + "\n")
+        parser.error(unknown_name_message("model", unknown[0], SHAPES))
     print(f"command: python bench/allocator.py --models {','.join(models)} --steps {args.steps} --rounds {args.rounds}")
     print("\n| model | ms a step, default (kernel) | ms a step, kept (kernel) | speed-up |\n|---|---|---|---|")
     for model in models:

@@ -153,9 +153,8 @@ class RunStore:
         claim leaves no store behind."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None)
+            db = self._open(LOCK_WAIT_S)
             try:
-                db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_S * 1000)}")
                 # another program's database is refused before anything is written to it
                 tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 row = db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone() if "meta" in tables else None
@@ -179,9 +178,7 @@ class RunStore:
 
     def _quick(self) -> sqlite3.Connection:
         """A connection that waits at most PROGRESS_BUSY_S for a lock: for progress, never for runs."""
-        db = sqlite3.connect(self.path, timeout=PROGRESS_BUSY_S, isolation_level=None)
-        db.execute(f"PRAGMA busy_timeout={int(PROGRESS_BUSY_S * 1000)}")
-        return db
+        return self._open(PROGRESS_BUSY_S)
 
     def _shared(self) -> sqlite3.Connection:
         """This process's long-lived connection for reads (a session looks up hundreds of runs)."""
@@ -189,11 +186,16 @@ class RunStore:
             self._reader, self._reader_pid = self._connect(), os.getpid()
         return self._reader
 
+    def _open(self, wait_s: float) -> sqlite3.Connection:
+        """An autocommit connection (explicit BEGINs) that waits at most `wait_s` for another's lock."""
+        db = sqlite3.connect(self.path, timeout=wait_s, isolation_level=None)
+        db.execute(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
+        return db
+
     def _connect(self) -> sqlite3.Connection:
         if not self._ready:
             self._open_schema()
-        db = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None)  # autocommit; explicit BEGINs
-        db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_S * 1000)}")
+        db = self._open(LOCK_WAIT_S)
         use_wal(db)
         db.execute("PRAGMA synchronous=NORMAL")
         return db

@@ -6,6 +6,8 @@ import pytest
 from harness.devices import device_for_worker, parse_gpus, visible_gpu_count, worker_index
 from harness.errors import UsageError
 
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"  # where runs keep freed memory
+
 
 def test_default_is_every_visible_gpu_else_cpu():
     assert parse_gpus(None, 0) == ["cpu"]
@@ -67,10 +69,9 @@ def test_a_cpu_run_sets_only_its_threads_and_keeps_freed_memory(monkeypatch):
 
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     before = torch.get_num_threads()
-    kept = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     try:
-        assert enter_device("cpu", 1) == {"threads": 1, "kept_freed_memory": kept} and torch.get_num_threads() == 1
-        assert enter_device("cpu") == {"threads": 1, "kept_freed_memory": kept}  # None keeps the process's setting
+        assert enter_device("cpu", 1) == {"threads": 1, "kept_freed_memory": GLIBC} and torch.get_num_threads() == 1
+        assert enter_device("cpu") == {"threads": 1, "kept_freed_memory": GLIBC}  # None keeps the process's setting
     finally:
         torch.set_num_threads(before)
     assert torch.backends.cudnn.benchmark is False
@@ -97,5 +98,4 @@ def test_a_cuda_run_makes_its_gpu_current_and_tunes_it(monkeypatch):
             setattr(obj, name, value)
         torch.set_num_threads(saved[-1])
     assert current == [torch.device("cuda:1")]
-    kept = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
-    assert settings == {"threads": 1, "kept_freed_memory": kept, "cudnn_benchmark": True, "tf32": True}
+    assert settings == {"threads": 1, "kept_freed_memory": GLIBC, "cudnn_benchmark": True, "tf32": True}
