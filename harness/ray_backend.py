@@ -25,6 +25,7 @@ from typing import Callable
 
 from harness.config import RunConfig, RunRecord, RunResult
 from harness.errors import RunFailed, Unavailable, UsageError
+from harness.interrupts import kept_interrupts
 from harness.store import TrainedElsewhere
 
 log = logging.getLogger("normclaims")
@@ -202,8 +203,10 @@ class RayBackend:
     def _train(self, store, cfg: RunConfig) -> TrainedElsewhere:
         key = cfg.key()
         self.submit(cfg)
-        while key not in self.finished:
-            self._collect(store, keep=key, timeout=WAIT_S)
+        with kept_interrupts() as check:  # a Ctrl-C that ray.wait consumed still ends the wait
+            while key not in self.finished:
+                check()
+                self._collect(store, keep=key, timeout=WAIT_S)
         outcome = self.finished[key].outcome
         if isinstance(outcome, Exception):
             raise outcome  # an error in the harness on the node, or retries spent: nothing is stored

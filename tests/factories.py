@@ -1,4 +1,8 @@
-"""Typed objects for tests that decide or report without training: claims, runs, observations."""
+"""Typed objects for tests that decide or report without training: claims, runs, observations; and a
+SIGINT that code drops, for the tests of waits."""
+import os
+import signal
+
 from harness.claims import ClaimSpec
 from harness.config import PROFILES, RunRecord, RunResult
 from harness.observations import Arm, Cell, Observation
@@ -42,3 +46,14 @@ def observation(seed: int, a: float | None, b: float | None, cell_id: str = "m-d
     """One seed's pair of constant arms (no runs), or a pair whose arm a failed with `failed`."""
     arm_a = Arm(a_label, a, (record(a_label, None, seed, reason=failed),)) if failed else Arm(a_label, a)
     return Observation(claim, cell(cell_id), seed, arm_a, Arm(b_label, b))
+
+
+def swallowed_sigint() -> None:
+    """A SIGINT whose KeyboardInterrupt lands in code that drops it, as a finalizer or Ray's wait does."""
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs at the next bytecode boundary
+            pass
+    except KeyboardInterrupt:
+        return
+    raise AssertionError("no KeyboardInterrupt was raised")

@@ -151,3 +151,32 @@ def test_an_error_in_the_run_itself_is_not_retried(monkeypatch, tmp_path):
     backend.submit(c)
     backend._collect(None, keep=c.key(), timeout=0)
     assert isinstance(backend.finished[c.key()].outcome, ValueError) and len(fake.remote_fn.submitted) == 1
+
+
+def test_a_ctrl_c_that_ray_wait_consumed_still_ends_the_wait(monkeypatch, tmp_path):
+    """Ray's wait polls for signals itself; a SIGINT it consumed without raising must not let the
+    session wait on (it would train every run and exit 0)."""
+    import signal
+    import threading
+
+    from factories import swallowed_sigint
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh process
+    backend, fake = connect(monkeypatch, tmp_path, [{"CPU": 2}])
+    waits = []
+
+    def wait(refs, num_returns, timeout):
+        waits.append(timeout)
+        assert len(waits) == 1, "the session waited on after Ctrl-C"
+        swallowed_sigint()
+        return [], list(refs)
+
+    fake.wait = wait
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            backend._train(None, cfg("cpu"))
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert waits == [ray_backend.WAIT_S]
