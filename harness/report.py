@@ -220,7 +220,8 @@ class Reporter:
             "compute": compute_line(self.cost(runs)),
             "profile": f"{settings.profile.name} ({settings.profile.description})",
             "budget": budget_regime(claims),
-            "seeds": settings.seeds,
+            "seeds": (f"auto: each claim's sequential plan, {settings.seeds} for a claim without one"
+                      if settings.sequential else settings.seeds),
             "python": platform.python_version(),
             "host": platform.node(),
             "store": str(settings.store_path),

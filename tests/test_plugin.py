@@ -372,6 +372,7 @@ def test_seeds_auto_follows_the_sequential_plan(project, pytester):
     assert "stopped at look 1 of 3 (3 seeds), alpha 0.05 / 2 cells" in cells["mnist"]["reason"]
     assert cells["fashion_mnist"]["seeds"] == list(range(8)) and cells["fashion_mnist"]["verdict"] == "inconclusive"
     assert "no boundary crossed by 8 seeds" in cells["fashion_mnist"]["reason"]
+    assert summary(pytester)["header"]["seeds"].startswith("auto: each claim's sequential plan")
     fixed = project("--seeds", "8", "-k", "sequential")  # a fixed design at the plan's last look
     fixed.assert_outcomes(passed=16)
     assert not any(c["exploratory"] or c["sequential_family"] for c in summary(pytester)["claims"][0]["cells"])
