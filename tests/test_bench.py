@@ -62,3 +62,22 @@ def test_the_allocator_benchmark_names_a_bad_model_in_one_line():
     out = subprocess.run([sys.executable, str(ALLOCATOR), "--models", "lenett"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2 and "did you mean 'lenet'" in out.stderr.strip().splitlines()[-1]
+
+
+EVAL_BATCH_BENCH = BENCH.parent / "eval_batch.py"
+
+
+def test_the_eval_batch_benchmark_prints_its_ratio_on_the_same_logits():
+    out = subprocess.run([sys.executable, str(EVAL_BATCH_BENCH), "--models", "lenet", "--rounds", "1"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    row = re.search(r"^\| lenet, (\d+) images \| ([\d.]+) \| ([\d.]+) \| yes \| ([\d.]+)x \|$", out.stdout, re.M)
+    assert row, out.stdout
+    large, small, ratio = float(row.group(2)), float(row.group(3)), float(row.group(4))
+    assert int(row.group(1)) > 0 and ratio == pytest.approx(large / small, rel=0.02)  # one round: its own ratio
+
+
+def test_the_eval_batch_benchmark_names_a_bad_model_in_one_line():
+    out = subprocess.run([sys.executable, str(EVAL_BATCH_BENCH), "--models", "lenett"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2 and "did you mean 'lenet'" in out.stderr.strip().splitlines()[-1]
