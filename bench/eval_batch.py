@@ -31,31 +31,31 @@ def logits_and_seconds(run, batch: int):
     return out, time.perf_counter() - start
 
 
-def measure(model: str, rounds: int) -> list:
+def measure(model: str, rounds: int, large: int, small: int) -> list:
     import torch
 
     from harness.config import PROFILES
     from harness.datasets import default_data_dir
     from harness.protocol import make_config, numerics_for
-    from harness.train import EVAL_BATCH, EVAL_BATCH_CPU, setup_run
+    from harness.train import setup_run
 
     cfg = make_config(model=model, dataset=DATASETS[model], norm="dataset", seed=0, profile=PROFILES["default"],
                       numerics=numerics_for("cpu"))
     run = setup_run(cfg, torch.device("cpu"), default_data_dir())
     run.model.eval()
-    logits_and_seconds(run, EVAL_BATCH_CPU)  # warm-up
-    ratios, large, small = [], [], []
+    logits_and_seconds(run, small)  # warm-up
+    ratios, t_large, t_small = [], [], []
     for _ in range(rounds):
-        big, t_big = logits_and_seconds(run, EVAL_BATCH)
-        little, t_little = logits_and_seconds(run, EVAL_BATCH_CPU)
+        big, t_big = logits_and_seconds(run, large)
+        little, t_little = logits_and_seconds(run, small)
         if not torch.equal(big, little):
-            sys.exit(f"error: {model}: the logits differ between batch {EVAL_BATCH} and {EVAL_BATCH_CPU}")
-        large.append(t_big)
-        small.append(t_little)
+            sys.exit(f"error: {model}: the logits differ between batch {large} and {small}")
+        t_large.append(t_big)
+        t_small.append(t_little)
         ratios.append(t_big / t_little)
     n = len(run.xte)
-    return [f"{model}, {n} images", f"{statistics.median(large) / n * 1e3:.3f}",
-            f"{statistics.median(small) / n * 1e3:.3f}", "yes", f"{statistics.median(ratios):.2f}x"]
+    return [f"{model}, {n} images", f"{statistics.median(t_large) / n * 1e3:.3f}",
+            f"{statistics.median(t_small) / n * 1e3:.3f}", "yes", f"{statistics.median(ratios):.2f}x"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     keep_freed_memory()  # as every run does
     try:
-        rows = [measure(m, args.rounds) for m in models]
+        rows = [measure(m, args.rounds, EVAL_BATCH, EVAL_BATCH_CPU) for m in models]
     except UsageError as exc:  # the offline data is missing: bash .ci/install gets it
         sys.exit(f"error: {exc}")
     print(f"command: python bench/eval_batch.py --models {','.join(models)} --rounds {args.rounds}\n")

@@ -39,6 +39,20 @@ def network(monkeypatch):
     return set_network
 
 
+@pytest.fixture
+def default_sigint():
+    """SIGINT as a fresh Python process has it (raising KeyboardInterrupt), and as it was afterwards.
+    Signal handlers are set in the main thread only: elsewhere the test is skipped."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def pytest_configure(config):
     # the suite runs beside its own xdist workers and nested sessions: one intra-op thread each
     os.environ.setdefault("OMP_NUM_THREADS", "1")

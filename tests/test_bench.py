@@ -9,8 +9,8 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "throughput.py"
 
 
-def bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=600)
+def bench(*args: str, script: Path = BENCH, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
@@ -48,8 +48,7 @@ ALLOCATOR = BENCH.parent / "allocator.py"
 
 
 def test_the_allocator_benchmark_prints_its_ratio():
-    out = subprocess.run([sys.executable, str(ALLOCATOR), "--models", "lenet", "--steps", "2", "--rounds", "1"],
-                         capture_output=True, text=True, timeout=600)
+    out = bench("--models", "lenet", "--steps", "2", "--rounds", "1", script=ALLOCATOR)
     assert out.returncode == 0, out.stderr[-2000:]
     row = re.search(r"^\| lenet @28px, batch 64 \| ([\d.]+) \(([\d.]+)\) \| ([\d.]+) \(([\d.]+)\) \| ([\d.]+)x \|$",
                     out.stdout, re.M)
@@ -59,8 +58,7 @@ def test_the_allocator_benchmark_prints_its_ratio():
 
 
 def test_the_allocator_benchmark_names_a_bad_model_in_one_line():
-    out = subprocess.run([sys.executable, str(ALLOCATOR), "--models", "lenett"], capture_output=True, text=True,
-                         timeout=120)
+    out = bench("--models", "lenett", script=ALLOCATOR, timeout=120)
     assert out.returncode == 2 and "did you mean 'lenet'" in out.stderr.strip().splitlines()[-1]
 
 
@@ -68,8 +66,7 @@ EVAL_BATCH_BENCH = BENCH.parent / "eval_batch.py"
 
 
 def test_the_eval_batch_benchmark_prints_its_ratio_on_the_same_logits():
-    out = subprocess.run([sys.executable, str(EVAL_BATCH_BENCH), "--models", "lenet", "--rounds", "1"],
-                         capture_output=True, text=True, timeout=600)
+    out = bench("--models", "lenet", "--rounds", "1", script=EVAL_BATCH_BENCH)
     assert out.returncode == 0, out.stderr[-2000:]
     row = re.search(r"^\| lenet, (\d+) images \| ([\d.]+) \| ([\d.]+) \| yes \| ([\d.]+)x \|$", out.stdout, re.M)
     assert row, out.stdout
@@ -78,6 +75,5 @@ def test_the_eval_batch_benchmark_prints_its_ratio_on_the_same_logits():
 
 
 def test_the_eval_batch_benchmark_names_a_bad_model_in_one_line():
-    out = subprocess.run([sys.executable, str(EVAL_BATCH_BENCH), "--models", "lenett"], capture_output=True,
-                         text=True, timeout=120)
+    out = bench("--models", "lenett", script=EVAL_BATCH_BENCH, timeout=120)
     assert out.returncode == 2 and "did you mean 'lenet'" in out.stderr.strip().splitlines()[-1]

@@ -1,23 +1,13 @@
 """Ctrl-C during a wait ends the wait, also when the KeyboardInterrupt was swallowed where it landed."""
 import os
 import signal
-import threading
 
 import pytest
 
 from factories import swallowed_sigint
 from harness.interrupts import kept_interrupts
 
-pytestmark = pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
-                                reason="signal handlers are set in the main thread only")
-
-
-@pytest.fixture(autouse=True)
-def default_sigint():
-    """SIGINT as a fresh Python process has it, and as it was afterwards."""
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, before)
+pytestmark = pytest.mark.usefixtures("default_sigint")  # tests/conftest.py: skipped outside the main thread
 
 
 def test_a_swallowed_interrupt_is_raised_again_by_the_check():

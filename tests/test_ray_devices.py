@@ -153,17 +153,11 @@ def test_an_error_in_the_run_itself_is_not_retried(monkeypatch, tmp_path):
     assert isinstance(backend.finished[c.key()].outcome, ValueError) and len(fake.remote_fn.submitted) == 1
 
 
-def test_a_ctrl_c_that_ray_wait_consumed_still_ends_the_wait(monkeypatch, tmp_path):
+def test_a_ctrl_c_that_ray_wait_consumed_still_ends_the_wait(monkeypatch, tmp_path, default_sigint):
     """Ray's wait polls for signals itself; a SIGINT it consumed without raising must not let the
     session wait on (it would train every run and exit 0)."""
-    import signal
-    import threading
-
     from factories import swallowed_sigint
 
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signal handlers are set in the main thread only")
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh process
     backend, fake = connect(monkeypatch, tmp_path, [{"CPU": 2}])
     waits = []
 
@@ -174,9 +168,6 @@ def test_a_ctrl_c_that_ray_wait_consumed_still_ends_the_wait(monkeypatch, tmp_pa
         return [], list(refs)
 
     fake.wait = wait
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            backend._train(None, cfg("cpu"))
-    finally:
-        signal.signal(signal.SIGINT, before)
+    with pytest.raises(KeyboardInterrupt):
+        backend._train(None, cfg("cpu"))
     assert waits == [ray_backend.WAIT_S]
