@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from harness.budget import FairTest
 from harness.errors import UsageError
 
+FUTILITY = 0.05  # conditional power below which a sequential cell stops undecided (see README, Statistics)
 KINDS = ("superiority", "equivalence", "noninferiority", "ranking")
 TESTS = ("paired_t", "wilcoxon", "permutation")  # see harness.significance
 ALTERNATIVES = ("greater", "two-sided")
@@ -51,6 +52,8 @@ class ClaimSpec:
     looks: tuple[int, ...] | None = None  # a group-sequential plan for --seeds auto: decide after these
     # many seeds, stopping a cell at the first look whose alpha-spending boundary it crosses
     spending: str = "obrien_fleming"  # the plan's alpha-spending function (harness.sequential)
+    futility: float | None = FUTILITY  # stop an undecided cell at an interim look when the rest of the
+    # plan would decide it with less than this chance at the trend so far (harness.verdicts.futility_stop); None: never
     effect: float | None = None  # smallest effect worth detecting, points, for planning seeds (None: the margin)
     fair_test: FairTest | None = None  # the least budget under which a cell tests the claim (harness.budget)
     domain: dict[str, str] = field(default_factory=dict)  # condition name -> the condition, in words
@@ -147,6 +150,8 @@ def check_prereg(spec: ClaimSpec) -> None:
             raise UsageError(f"{where}: looks/spending: {exc}") from None
         if spec.looks[0] < spec.min_seeds:
             raise UsageError(f"{where}: the first look ({spec.looks[0]} seeds) is below min_seeds {spec.min_seeds}")
+    if spec.futility is not None and not (is_number(spec.futility) and 0 <= spec.futility < 1):
+        raise UsageError(f"{where}: futility must be a conditional power in [0, 1) or None, got {spec.futility!r}")
 
 
 def is_number(value) -> bool:

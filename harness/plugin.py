@@ -309,7 +309,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
 
 def look_outcome(spec, recorded: list, family_size: int) -> str | None:
     """What a sequential cell's look decides, by the same rules as the report: the outcome that
-    stops it, or None to go on to the next look."""
+    stops it (a verdict, or futility), or None to go on to the next look."""
     if spec.kind == "ranking":
         from harness.recommend import decide_cell
 
@@ -317,11 +317,14 @@ def look_outcome(spec, recorded: list, family_size: int) -> str | None:
         return rec.decision if rec.decided or rec.decision == "under budget" else None
     import numpy as np
 
-    from harness.verdicts import observation_diffs, sequential_rows
+    from harness.verdicts import futility_stop, observation_diffs, sequential_rows
 
     diffs, step = observation_diffs(recorded)  # on the grid, as the report decides them
     verdict, *_ = sequential_rows(spec, np.asarray(diffs)[None, :], family_size, step)
-    return verdict[0] if verdict[0] != "inconclusive" else None
+    if verdict[0] != "inconclusive":
+        return verdict[0]
+    futile = futility_stop(spec, np.asarray(diffs), family_size, step)
+    return f"futile (conditional power {futile[1]:.2f})" if futile else None
 
 
 def plan_passes(item: pytest.Function, call) -> None:

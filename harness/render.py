@@ -413,7 +413,8 @@ def cell_json(c: CellResult) -> dict:
         "tests": {name: dataclasses.asdict(t) for name, t in c.tests.items()}, "decided_by": list(c.decided_by),
         "source": dataclasses.asdict(fig) if (fig := source_figure(c.spec.name, c.cell)) else None,
         "best_epoch_diffs": c.best_diffs, "outlier_seeds": c.outliers, "exploratory": c.exploratory, "sequential_family": c.sequential_family,
-        "look": c.look, "under_budget": c.shortfalls, "out_of_domain": c.outside,
+        "look": c.look, "futile": ({"look": c.futile[0], "conditional_power": c.futile[1]} if c.futile else None),
+        "under_budget": c.shortfalls, "out_of_domain": c.outside,
         "convergence": dataclasses.asdict(c.convergence) if c.convergence else None,
         "verdict": c.verdict, "reason": c.reason, "failures": c.failures, "runs": [r.to_dict() for r in c.runs],
     }

@@ -77,3 +77,34 @@ def test_the_eval_batch_benchmark_prints_its_ratio_on_the_same_logits():
 def test_the_eval_batch_benchmark_names_a_bad_model_in_one_line():
     out = bench("--models", "lenett", script=EVAL_BATCH_BENCH, timeout=120)
     assert out.returncode == 2 and "did you mean 'lenet'" in out.stderr.strip().splitlines()[-1]
+
+
+FUTILITY_BENCH = BENCH.parent / "futility.py"
+
+
+def test_the_futility_benchmark_prints_verdict_shares_and_seeds_per_threshold():
+    out = bench("--trials", "20", script=FUTILITY_BENCH)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = re.findall(r"^\| ([a-z, 0-9]+) \| ([+-][\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$",
+                      out.stdout, re.M)
+    assert len(rows) == 3 * 3 * 4, out.stdout  # claims x effects x thresholds
+    for i in range(0, len(rows), 4):
+        same_cells = rows[i:i + 4]
+        assert [float(r[2]) for r in same_cells] == [0.0, 0.05, 0.1, 0.2]
+        seeds = [float(r[7]) for r in same_cells]
+        assert seeds == sorted(seeds, reverse=True) and 3 <= seeds[-1] <= seeds[0] <= 8  # a stop only saves seeds
+        supported = [float(r[3]) for r in same_cells]
+        assert supported == sorted(supported, reverse=True)  # and only ever loses verdicts
+        assert all(sum(float(v) for v in r[3:7]) == pytest.approx(1, abs=0.003) for r in same_cells)
+
+
+@pytest.mark.parametrize("script, args, message", [
+    (FUTILITY_BENCH, ("--trials", "0"), "--trials must be a positive number of cells"),
+    (BENCH.parent / "test_split.py", ("--model", "lenett"), "did you mean 'lenet'"),
+    (BENCH.parent / "test_split.py", ("--norms", "dataset"), "--norms takes two normalizations"),
+    (BENCH.parent / "test_split.py", ("--seeds", "1"), "--seeds must be at least 2"),
+    (BENCH.parent / "test_split.py", ("--norms", "datset,dataset"), "did you mean 'dataset'"),
+])
+def test_the_statistics_benchmarks_refuse_bad_arguments_in_one_line(script, args, message):
+    out = bench(*args, script=script, timeout=120)
+    assert out.returncode == 2 and message in out.stderr.strip().splitlines()[-1] and not out.stdout

@@ -370,12 +370,23 @@ def test_seeds_auto_follows_the_sequential_plan(project, pytester):
     cells = {c["cell"]["dataset"]: c for c in summary(pytester)["claims"][0]["cells"]}
     assert cells["mnist"]["seeds"] == [0, 1, 2] and cells["mnist"]["verdict"] == "supported"
     assert "stopped at look 1 of 3 (3 seeds), alpha 0.05 / 2 cells" in cells["mnist"]["reason"]
-    assert cells["fashion_mnist"]["seeds"] == list(range(8)) and cells["fashion_mnist"]["verdict"] == "inconclusive"
-    assert "no boundary crossed by 8 seeds" in cells["fashion_mnist"]["reason"]
+    # no effect and a wide spread: the rest of the plan could hardly decide it, so the item stops at 3 seeds
+    assert cells["fashion_mnist"]["seeds"] == [0, 1, 2] and cells["fashion_mnist"]["verdict"] == "inconclusive"
+    assert "stopped for futility at look 1 of 3 (3 seeds)" in cells["fashion_mnist"]["reason"]
+    assert cells["fashion_mnist"]["futile"]["look"] == 0 and cells["fashion_mnist"]["futile"]["conditional_power"] < 0.05
+    assert cells["mnist"]["futile"] is None
     assert summary(pytester)["header"]["seeds"].startswith("auto: each claim's sequential plan")
     fixed = project("--seeds", "8", "-k", "sequential")  # a fixed design at the plan's last look
     fixed.assert_outcomes(passed=16)
     assert not any(c["exploratory"] or c["sequential_family"] for c in summary(pytester)["claims"][0]["cells"])
+
+
+def test_without_a_futility_stop_an_undecided_cell_runs_to_the_last_look(project, pytester):
+    pytester.makepyfile(test_sequential=SEQUENTIAL_CLAIM.replace("min_seeds=3)", "min_seeds=3, futility=None)"))
+    project("--seeds", "auto", "-n", "2", "-k", "sequential").assert_outcomes(passed=2)
+    cells = {c["cell"]["dataset"]: c for c in summary(pytester)["claims"][0]["cells"]}
+    assert cells["fashion_mnist"]["seeds"] == list(range(8)) and cells["fashion_mnist"]["verdict"] == "inconclusive"
+    assert "no boundary crossed by 8 seeds" in cells["fashion_mnist"]["reason"]
 
 
 def test_more_seeds_than_planned_are_exploratory(project, pytester):

@@ -373,8 +373,9 @@ def test_a_sequential_cell_is_decided_at_the_first_look_it_crosses():
 
 
 def test_a_sequential_cell_that_crosses_no_boundary_shows_its_last_look():
+    """(Without the futility stop, which would end this wobble at its first look: tests/test_futility.py.)"""
     noise = [0.5, -0.4, 0.3, -0.6, 0.1, 0.9, -0.2, 0.4]
-    cells = sequential({"m-d0": noise, "m-d1": noise[:7]})
+    cells = sequential({"m-d0": noise, "m-d1": noise[:7]}, futility=None)
     for c, n, shown in ((cells["m-d0"], 8, 8), (cells["m-d1"], 7, 5)):
         assert c.verdict == "inconclusive" and c.look is None
         assert c.tests["support"].p_raw == pytest.approx(p_value("paired_t", c.diffs[:shown], "greater"), rel=1e-9)
