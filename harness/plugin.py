@@ -510,6 +510,14 @@ def pytest_testnodedown(node, error) -> None:
         of(node.config).deferred[key] = (path, Deferral(tuple(patterns), why, profile))
 
 
+@pytest.hookimpl(tryfirst=True)  # before the terminal reporter renders it
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo) -> None:
+    """A Ctrl-C that landed on an instruction without a line number still reports as one."""
+    from harness.interrupts import reportable
+
+    reportable(excinfo)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     leave_cluster(session.config)
