@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 DATASETS = {"lenet": "mnist", "efficientnet_lite0": "fashion_mnist"}  # the default's cells
+SPREAD_SEEDS = 5  # fewer seeds estimate the spread across seeds too loosely to divide by it
 
 
 def correct_per_image(model: str, norm: str, seed: int):
@@ -95,9 +96,10 @@ def main() -> None:
     print()
     for name in splits:
         spread = float(np.var(d[name], ddof=1))
+        share = (f"sampling share of the variance {np.mean(sampling_var[name]) / spread:.2f}" if args.seeds >= SPREAD_SEEDS
+                 else f"(the share needs {SPREAD_SEEDS}+ seeds: compare the sampling SD with a session's spread)")
         print(f"{name}: SD of d across {args.seeds} seeds {np.sqrt(spread):.2f}, mean sampling SD "
-              f"{np.sqrt(np.mean(sampling_var[name])):.2f}, sampling share of the variance "
-              f"{np.mean(sampling_var[name]) / spread:.2f}")
+              f"{np.sqrt(np.mean(sampling_var[name])):.2f}, {share}")
 
 
 if __name__ == "__main__":
