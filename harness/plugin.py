@@ -324,7 +324,7 @@ def look_outcome(spec, recorded: list, family_size: int) -> str | None:
     if verdict[0] != "inconclusive":
         return verdict[0]
     futile = futility_stop(spec, np.asarray(diffs), family_size, step)
-    return f"futile (conditional power {futile[1]:.2f})" if futile else None
+    return f"futile (conditional power {futile[1]:.3f})" if futile else None
 
 
 def plan_passes(item: pytest.Function, call) -> None:
